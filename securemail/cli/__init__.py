@@ -1,0 +1,51 @@
+"""The `securemail` command: provisioning, migrations, audit checks and `serve`."""
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from securemail.cli.parser import EXIT_BAD_INPUT, build_parser
+from securemail.config import ConfigError, load_settings
+from securemail.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    TemporaryFailure,
+)
+
+EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL
+BAD_INPUT = (
+    InvalidInput,
+    NotFound,
+    Conflict,
+    PermissionDenied,
+    QuotaExceeded,
+    AuthenticationFailed,
+    ConfigError,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input prints one line and exits 2, never a stack trace."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config or os.environ.get("SECUREMAIL_CONFIG"))
+        result: int = asyncio.run(args.handler(settings, args))
+        return result
+    except BAD_INPUT as exc:
+        print(f"securemail: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TemporaryFailure as exc:
+        print(f"securemail: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("SECUREMAIL_DEBUG"):
+            raise
+        print(f"securemail: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

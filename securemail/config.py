@@ -1,0 +1,177 @@
+"""Typed settings: one TOML file, each key overridable by SECUREMAIL_<SECTION>_<KEY>."""
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment override is wrong; the message says how."""
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    bind: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    data_dir: str = "./var"
+    hostname: str = "localhost"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite at <data_dir>/securemail.db
+    blob_store: str = "filesystem"  # or "database"
+    busy_timeout_ms: int = 5000
+    schema: str = ""  # PostgreSQL search_path; empty: the server's default
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    bind: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    bind: str = "127.0.0.1"
+    port: int = 5025
+    submission_port: int = 5587
+    submissions_port: int = 5465
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_recipients: int = 100
+
+
+@dataclass(frozen=True)
+class Pop3Settings:
+    bind: str = "127.0.0.1"
+    port: int = 5110
+    tls_port: int = 5995
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    bind: str = "127.0.0.1"
+    port: int = 5143
+    tls_port: int = 5993
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    max_failed_logins: int = 5
+    lockout_seconds: int = 900
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    min_password_length: int = 12
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_folder_name: int = 200
+    max_folders_per_mailbox: int = 1000
+    max_page_size: int = 500
+    max_search_terms: int = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    pop3: Pop3Settings = field(default_factory=Pop3Settings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy async URL: the configured one, else SQLite in the data directory."""
+        url = self.database.url.strip()
+        if not url:
+            return f"sqlite+aiosqlite:///{self.data_path / 'securemail.db'}"
+        return async_url(url)
+
+
+def async_url(url: str) -> str:
+    """Accept plain `postgresql://` and `sqlite://` URLs and name the async driver."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    return url
+
+
+def _coerce(value: str | Any, target: type, where: str) -> Any:
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in {"1", "true", "yes", "on"}:
+            return True
+        if str(value).lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if target is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _section(cls: type, name: str, table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown setting [{name}] {key}")
+    values: dict[str, Any] = {}
+    for key, fld in known.items():
+        env_name = f"SECUREMAIL_{name}_{key}".upper()
+        target = fld.type if isinstance(fld.type, type) else str
+        if env_name in env:
+            values[key] = _coerce(env[env_name], target, env_name)
+        elif key in table:
+            values[key] = _coerce(table[key], target, f"[{name}] {key}")
+    return cls(**values)
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (optional) and apply environment overrides; raise ConfigError when wrong."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    sections = {f.name: f for f in dataclasses.fields(Settings)}
+    for name in data:
+        if name not in sections:
+            raise ConfigError(f"unknown section [{name}] in config file")
+    built: dict[str, Any] = {}
+    for name, fld in sections.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        section_cls = fld.default_factory
+        built[name] = _section(section_cls, name, table, env)  # type: ignore[arg-type]
+    return Settings(**built)

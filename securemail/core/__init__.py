@@ -1,0 +1,1 @@
+"""The pure model of securemail: standard library only, no I/O."""

@@ -1,0 +1,1 @@
+"""Pure mail handling: RFC 5322 and MIME parsing with limits."""

@@ -1,0 +1,1 @@
+"""SPF, DKIM and DMARC verification and DKIM signing."""

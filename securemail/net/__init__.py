@@ -1,0 +1,1 @@
+"""Sockets, TLS contexts, bounded reading and timeouts."""

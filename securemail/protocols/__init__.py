@@ -1,0 +1,1 @@
+"""Protocol sessions that turn decoded commands into service calls."""

@@ -1,0 +1,1 @@
+"""Outbound SMTP client: MX lookup and TLS policy."""

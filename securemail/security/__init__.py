@@ -1,0 +1,1 @@
+"""Pure security primitives: password hashing and random secrets."""

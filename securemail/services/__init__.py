@@ -1,0 +1,1 @@
+"""Use cases. Every authorisation decision is made here and only here."""

@@ -1,0 +1,87 @@
+"""Authentication: argon2id verification off the event loop, lockout, audit of every attempt."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from securemail.core.addresses import parse_address
+from securemail.core.context import AccessContext
+from securemail.core.errors import AuthenticationFailed, InvalidInput, NotFound
+from securemail.core.rights import Role
+from securemail.services.base import Deps, audit
+from securemail.store.repos import directory as dir_repo
+from securemail.store.repos.common import as_utc
+
+FAILED = "authentication failed"  # the one message for every failure: no user enumeration
+
+
+class AuthService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def authenticate(
+        self, address: str, password: str, *, channel: str, remote: str = ""
+    ) -> AccessContext:
+        """An AccessContext for good credentials; AuthenticationFailed for anything else.
+
+        Unknown address, wrong password, locked or disabled account all fail the same way
+        and cost the same argon2 verification.
+        """
+        try:
+            key = parse_address(address).key
+        except InvalidInput:
+            key = ""
+        async with self.deps.db.read() as conn:
+            row = await dir_repo.login_row(conn, key) if key else None
+        stored = row.password_hash if row is not None else None
+        ok = await asyncio.to_thread(self.deps.hasher.verify, stored, password)
+        now = datetime.now(UTC)
+        locked_until = as_utc(row.locked_until) if row is not None else None
+        locked = locked_until is not None and locked_until > now
+        if row is None or row.disabled or locked or not ok:
+            await self._record_failure(key, channel, remote, counted=row is not None and not locked)
+            raise AuthenticationFailed(FAILED)
+        return await self._record_success(row.id, channel, remote)
+
+    async def _record_failure(self, key: str, channel: str, remote: str, *, counted: bool) -> None:
+        settings = self.deps.settings.auth
+        probe = AccessContext(0, None, Role.USER, key or "-", channel, remote)
+        async with self.deps.db.write() as conn:
+            user = await dir_repo.find_user_by_address(conn, key) if key else None
+            detail = "unknown or locked"
+            if user is not None and counted:
+                row = await dir_repo.login_row(conn, key)
+                failures = int(row.failed_logins) + 1 if row is not None else 1
+                until = None
+                if failures >= settings.max_failed_logins:
+                    until = datetime.now(UTC) + timedelta(seconds=settings.lockout_seconds)
+                    failures = 0
+                    detail = "locked"
+                else:
+                    detail = f"failures={failures}"
+                await dir_repo.record_login(
+                    conn, user.id, success=False, failed_logins=failures, locked_until=until
+                )
+            org_id = user.org_id if user is not None else None
+            await audit(
+                conn, probe, "login.failed", target=key or "-", detail=detail, org_id=org_id
+            )
+
+    async def _record_success(self, user_id: int, channel: str, remote: str) -> AccessContext:
+        async with self.deps.db.write() as conn:
+            user = await dir_repo.find_user(conn, user_id)
+            if user is None:
+                raise AuthenticationFailed(FAILED)
+            await dir_repo.record_login(
+                conn, user_id, success=True, failed_logins=0, locked_until=None
+            )
+            ctx = AccessContext(user.id, user.org_id, user.role, user.address, channel, remote)
+            await audit(conn, ctx, "login", target=user.address)
+        return ctx
+
+    async def context_for(self, user_id: int, *, channel: str, remote: str = "") -> AccessContext:
+        """Rebuild a context for a live session (web cookie): fails once the user is disabled."""
+        async with self.deps.db.read() as conn:
+            user = await dir_repo.find_user(conn, user_id)
+        if user is None or user.disabled:
+            raise NotFound("no such user")
+        return AccessContext(user.id, user.org_id, user.role, user.address, channel, remote)

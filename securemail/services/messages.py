@@ -1,0 +1,286 @@
+"""Reading and filing messages: list, open, search, flags, move, copy, delete, append."""
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from securemail.core.context import AccessContext
+from securemail.core.errors import InvalidInput, NotFound, QuotaExceeded
+from securemail.core.events import MailboxChanged
+from securemail.core.model import Flag, Folder, Mailbox, Message, MessageSummary, SpecialUse
+from securemail.core.rights import MailboxKind, Right
+from securemail.core.search import SearchQuery
+from securemail.mail.parse import parse_fields
+from securemail.services.base import Deps, audit_group, require_folder, require_mailbox
+from securemail.store.repos import mailboxes as mailbox_repo
+from securemail.store.repos import messages as message_repo
+from securemail.store.repos import search as search_repo
+
+MAX_KEYWORDS = 50
+MAX_KEYWORD_LENGTH = 100
+
+
+def _check_keywords(keywords: Sequence[str]) -> tuple[str, ...]:
+    """IMAP flag-keyword atoms (RFC 3501 section 9, `flag-keyword`), bounded."""
+    if len(keywords) > MAX_KEYWORDS:
+        raise InvalidInput(f"at most {MAX_KEYWORDS} keywords per message")
+    for word in keywords:
+        if not word or len(word) > MAX_KEYWORD_LENGTH or word.startswith("\\"):
+            raise InvalidInput(f"invalid keyword {word!r}")
+        if any(ord(c) <= 32 or ord(c) >= 127 or c in '(){%*"\\]' for c in word):
+            raise InvalidInput(f"invalid keyword {word!r}")
+    return tuple(sorted(set(keywords)))
+
+
+class MessageService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def _locate(
+        self, conn: AsyncConnection, ctx: AccessContext, message_id: int, need: Right
+    ) -> tuple[MessageSummary, Mailbox]:
+        """The message and its mailbox; NotFound unless the caller may read that mailbox."""
+        found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+        if found is None:
+            raise NotFound("no such message")
+        summary, mailbox_id = found
+        try:
+            mailbox = await require_mailbox(conn, ctx, mailbox_id, need)
+        except NotFound:
+            raise NotFound("no such message") from None
+        return summary, mailbox
+
+    async def list_messages(
+        self,
+        ctx: AccessContext,
+        folder_id: int,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        sort: str = "date",
+        descending: bool = True,
+    ) -> list[MessageSummary]:
+        if sort not in message_repo.SORT_COLUMNS:
+            raise InvalidInput(f"cannot sort by {sort!r}")
+        if offset < 0 or not 1 <= limit <= self.deps.settings.limits.max_page_size:
+            raise InvalidInput(f"page size must be 1..{self.deps.settings.limits.max_page_size}")
+        async with self.deps.db.read() as conn:
+            await require_folder(conn, ctx, folder_id)
+            return await message_repo.list_messages(
+                conn,
+                folder_id,
+                ctx.user_id,
+                offset=offset,
+                limit=limit,
+                sort=sort,
+                descending=descending,
+            )
+
+    async def get_summary(self, ctx: AccessContext, message_id: int) -> MessageSummary:
+        async with self.deps.db.read() as conn:
+            summary, _mailbox = await self._locate(conn, ctx, message_id, Right.READ)
+            return summary
+
+    async def open_message(
+        self, ctx: AccessContext, message_id: int, *, mark_seen: bool = True
+    ) -> Message:
+        """The raw message; marks it seen for the caller; audited in group mailboxes."""
+        async with self.deps.db.write() as conn:
+            summary, mailbox = await self._locate(conn, ctx, message_id, Right.READ)
+            raw = await self.deps.blobs.get(conn, summary.blob_id)
+            if mark_seen and not summary.seen:
+                await message_repo.set_seen(conn, message_id, summary.folder_id, ctx.user_id, True)
+            await audit_group(conn, ctx, mailbox, "message.open", _describe(summary))
+            read_by: tuple[str, ...] = ()
+            if mailbox.kind is MailboxKind.GROUP:
+                read_by = await message_repo.read_by(conn, message_id)
+        if mark_seen and not summary.seen:
+            self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
+        return Message(summary=summary, raw=raw, read_by=read_by)
+
+    async def set_seen(self, ctx: AccessContext, message_id: int, seen: bool) -> None:
+        """Each reader's own \\Seen: READ is enough (RFC 4314 `s` is part of Read)."""
+        async with self.deps.db.write() as conn:
+            summary, mailbox = await self._locate(conn, ctx, message_id, Right.READ)
+            await message_repo.set_seen(conn, message_id, summary.folder_id, ctx.user_id, seen)
+        self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
+
+    async def set_flags(
+        self, ctx: AccessContext, message_id: int, flags: Flag, keywords: Sequence[str] = ()
+    ) -> MessageSummary:
+        """Replace the shared flags: \\Deleted needs DELETE, every other change needs WRITE."""
+        words = _check_keywords(keywords)
+        async with self.deps.db.write() as conn:
+            summary, mailbox = await self._locate(conn, ctx, message_id, Right.READ)
+            changed = summary.flags ^ flags
+            need = Right.READ
+            if Flag.DELETED in changed:
+                need |= Right.DELETE
+            if changed & ~Flag.DELETED or set(words) != set(summary.keywords):
+                need |= Right.WRITE
+            await require_mailbox(conn, ctx, mailbox.id, need)
+            await message_repo.set_flags(conn, message_id, summary.folder_id, flags, words)
+            updated = await message_repo.find_summary(conn, message_id, ctx.user_id)
+        self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
+        assert updated is not None
+        return updated[0]
+
+    async def search(
+        self, ctx: AccessContext, mailbox_id: int, query: SearchQuery, folder_id: int | None = None
+    ) -> list[MessageSummary]:
+        """Search one folder, or every folder of a mailbox the caller may read."""
+        limits = self.deps.settings.limits
+        if len(query.terms()) > limits.max_search_terms:
+            raise InvalidInput(f"at most {limits.max_search_terms} search words")
+        async with self.deps.db.read() as conn:
+            await require_mailbox(conn, ctx, mailbox_id)
+            folders = await mailbox_repo.list_folders(conn, mailbox_id, ctx.user_id)
+            ids = [f.id for f in folders if folder_id is None or f.id == folder_id]
+            if folder_id is not None and not ids:
+                raise NotFound("no such folder")
+            return await search_repo.search(conn, ids, ctx.user_id, query, limits.max_page_size)
+
+    async def copy(
+        self, ctx: AccessContext, message_ids: Sequence[int], to_folder_id: int
+    ) -> list[int]:
+        """Copy into a folder: READ on the source, WRITE on the target. Returns new ids."""
+        new_ids: list[int] = []
+        async with self.deps.db.write() as conn:
+            target_mailbox, target = await require_folder(conn, ctx, to_folder_id, Right.WRITE)
+            for message_id in message_ids:
+                summary, source = await self._locate(conn, ctx, message_id, Right.READ)
+                new_ids.append(await message_repo.copy_message(conn, message_id, to_folder_id))
+                await self._audit_transfer(
+                    conn, ctx, "message.copy", summary, source, target_mailbox, target
+                )
+        self.deps.events.publish(MailboxChanged(target_mailbox.id, to_folder_id, "new"))
+        return new_ids
+
+    async def move(self, ctx: AccessContext, message_ids: Sequence[int], to_folder_id: int) -> None:
+        """Move: within a mailbox needs WRITE; out of a mailbox needs DELETE there, WRITE here."""
+        changed: set[tuple[int, int]] = set()
+        async with self.deps.db.write() as conn:
+            target_mailbox, target = await require_folder(conn, ctx, to_folder_id, Right.WRITE)
+            for message_id in message_ids:
+                summary, source = await self._locate(conn, ctx, message_id, Right.READ)
+                if summary.folder_id == to_folder_id:
+                    continue
+                need = Right.WRITE if source.id == target_mailbox.id else Right.DELETE
+                await require_mailbox(conn, ctx, source.id, need)
+                await message_repo.move_message(conn, message_id, to_folder_id)
+                await self._audit_transfer(
+                    conn, ctx, "message.move", summary, source, target_mailbox, target
+                )
+                changed.add((source.id, summary.folder_id))
+        for mailbox_id, folder_id in changed:
+            self.deps.events.publish(MailboxChanged(mailbox_id, folder_id, "expunge"))
+        self.deps.events.publish(MailboxChanged(target_mailbox.id, to_folder_id, "new"))
+
+    async def _audit_transfer(
+        self,
+        conn: AsyncConnection,
+        ctx: AccessContext,
+        action: str,
+        summary: MessageSummary,
+        source: Mailbox,
+        target_mailbox: Mailbox,
+        target: Folder,
+    ) -> None:
+        detail = f"from={source.address} to={target_mailbox.address}/{target.name}"
+        for mailbox in {source.id: source, target_mailbox.id: target_mailbox}.values():
+            await audit_group(conn, ctx, mailbox, action, _describe(summary), detail)
+
+    async def delete(self, ctx: AccessContext, message_ids: Sequence[int]) -> None:
+        """Move to the mailbox's Trash; in Trash, remove for good. Needs DELETE."""
+        changed: set[tuple[int, int]] = set()
+        async with self.deps.db.write() as conn:
+            for message_id in message_ids:
+                summary, mailbox = await self._locate(conn, ctx, message_id, Right.DELETE)
+                trash = await mailbox_repo.find_special_folder(conn, mailbox.id, SpecialUse.TRASH)
+                assert trash is not None
+                if summary.folder_id == trash.id:
+                    await message_repo.delete_message(conn, message_id)
+                    await audit_group(conn, ctx, mailbox, "message.expunge", _describe(summary))
+                else:
+                    await message_repo.move_message(conn, message_id, trash.id)
+                    await audit_group(conn, ctx, mailbox, "message.delete", _describe(summary))
+                    changed.add((mailbox.id, trash.id))
+                changed.add((mailbox.id, summary.folder_id))
+        for mailbox_id, folder_id in changed:
+            self.deps.events.publish(MailboxChanged(mailbox_id, folder_id, "expunge"))
+
+    async def expunge(self, ctx: AccessContext, folder_id: int) -> list[int]:
+        """Remove every message flagged \\Deleted in the folder (RFC 3501 6.4.3). Needs DELETE."""
+        async with self.deps.db.write() as conn:
+            mailbox, folder = await require_folder(conn, ctx, folder_id, Right.DELETE)
+            gone = await message_repo.deleted_in_folder(conn, folder_id, ctx.user_id)
+            for summary in gone:
+                await message_repo.delete_message(conn, summary.id)
+                await audit_group(conn, ctx, mailbox, "message.expunge", _describe(summary))
+        if gone:
+            self.deps.events.publish(MailboxChanged(mailbox.id, folder.id, "expunge"))
+        return [s.uid for s in gone]
+
+    async def empty_trash(self, ctx: AccessContext, mailbox_id: int) -> int:
+        async with self.deps.db.read() as conn:
+            await require_mailbox(conn, ctx, mailbox_id, Right.DELETE)
+            trash = await mailbox_repo.find_special_folder(conn, mailbox_id, SpecialUse.TRASH)
+            assert trash is not None
+            ids = await message_repo.folder_message_ids(conn, trash.id)
+        await self.delete(ctx, ids)
+        return len(ids)
+
+    async def append(
+        self,
+        ctx: AccessContext,
+        folder_id: int,
+        raw: bytes,
+        *,
+        flags: Flag = Flag.NONE,
+        seen: bool = False,
+        internal_date: datetime | None = None,
+    ) -> MessageSummary:
+        """Store a message a client hands us (IMAP APPEND, drafts). WRITE, or MAIL for Sent
+        and Drafts, so a member who may send as the group can keep copies of what they send."""
+        limit = self.deps.settings.limits.max_message_bytes
+        if len(raw) > limit:
+            raise QuotaExceeded(f"message larger than {limit} bytes")
+        fields = await asyncio.to_thread(parse_fields, raw)
+        async with self.deps.db.write() as conn:
+            mailbox, folder = await require_folder(conn, ctx, folder_id, Right.READ)
+            need = Right.WRITE
+            if (
+                folder.special_use in (SpecialUse.SENT, SpecialUse.DRAFTS)
+                and Right.MAIL in mailbox.rights
+            ):
+                need = Right.MAIL
+            if Flag.DELETED in flags:
+                need |= Right.DELETE
+            await require_mailbox(conn, ctx, mailbox.id, need)
+            blob_id = await self.deps.blobs.put(conn, raw)
+            content_id = await message_repo.find_or_insert_content(conn, blob_id, len(raw), fields)
+            keeps_sender = folder.special_use in (SpecialUse.SENT, SpecialUse.DRAFTS)
+            sender = ctx.user_id if mailbox.kind is MailboxKind.GROUP and keeps_sender else None
+            message_id = await message_repo.insert_message(
+                conn,
+                folder_id=folder_id,
+                content_id=content_id,
+                flags=flags,
+                internal_date=internal_date,
+                sent_by_user_id=sender,
+            )
+            if seen:
+                await message_repo.set_seen(conn, message_id, folder_id, ctx.user_id, True)
+            found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+            await audit_group(
+                conn, ctx, mailbox, "message.append", f"{folder.name} {fields.subject[:80]}"
+            )
+        self.deps.events.publish(MailboxChanged(mailbox.id, folder_id, "new"))
+        assert found is not None
+        return found[0]
+
+
+def _describe(summary: MessageSummary) -> str:
+    return f"id={summary.id} uid={summary.uid} msgid={summary.message_id[:200]}"

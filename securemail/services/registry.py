@@ -1,0 +1,37 @@
+"""All services built over one set of dependencies."""
+
+from dataclasses import dataclass
+
+from securemail.services.audit import AuditService
+from securemail.services.auth import AuthService
+from securemail.services.base import Deps
+from securemail.services.delivery import DeliveryService
+from securemail.services.directory import DirectoryService
+from securemail.services.mailboxes import MailboxService
+from securemail.services.messages import MessageService
+from securemail.services.sharing import SharingService
+
+
+@dataclass
+class Services:
+    deps: Deps
+    auth: AuthService
+    directory: DirectoryService
+    sharing: SharingService
+    mailboxes: MailboxService
+    messages: MessageService
+    delivery: DeliveryService
+    audit: AuditService
+
+    @classmethod
+    def build(cls, deps: Deps) -> "Services":
+        return cls(
+            deps=deps,
+            auth=AuthService(deps),
+            directory=DirectoryService(deps),
+            sharing=SharingService(deps),
+            mailboxes=MailboxService(deps),
+            messages=MessageService(deps),
+            delivery=DeliveryService(deps),
+            audit=AuditService(deps),
+        )

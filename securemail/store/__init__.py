@@ -1,0 +1,1 @@
+"""Persistence: schema, migrations, repositories, blob stores, full-text index."""

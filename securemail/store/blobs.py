@@ -1,0 +1,97 @@
+"""Content-addressed blob stores for raw messages: filesystem (default) or database."""
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from securemail.core.errors import NotFound
+from securemail.store.repos.common import insert_ignore
+from securemail.store.schema import blob_data
+
+
+def blob_id_for(data: bytes) -> str:
+    """The SHA-256 hex digest that names `data`: one copy for many recipients."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore(Protocol):
+    async def put(self, conn: AsyncConnection, data: bytes) -> str:
+        """Store durably (before the caller's commit) and return the blob id."""
+
+    async def get(self, conn: AsyncConnection, blob_id: str) -> bytes:
+        """Return the bytes or raise NotFound."""
+
+    async def exists(self, conn: AsyncConnection, blob_id: str) -> bool: ...
+
+
+class FilesystemBlobStore:
+    """Files under root/ab/cd/<sha256>, written to a temp file, fsynced, renamed, dir fsynced."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, blob_id: str) -> Path:
+        if len(blob_id) != 64 or not all(c in "0123456789abcdef" for c in blob_id):
+            raise NotFound("no such blob")
+        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def _write(self, blob_id: str, data: bytes) -> None:
+        path = self.path_for(blob_id)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    async def put(self, conn: AsyncConnection, data: bytes) -> str:
+        blob_id = blob_id_for(data)
+        await asyncio.to_thread(self._write, blob_id, data)
+        return blob_id
+
+    async def get(self, conn: AsyncConnection, blob_id: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self.path_for(blob_id).read_bytes)
+        except FileNotFoundError:
+            raise NotFound("no such blob") from None
+
+    async def exists(self, conn: AsyncConnection, blob_id: str) -> bool:
+        return self.path_for(blob_id).exists()
+
+
+class DatabaseBlobStore:
+    """Blobs as rows in the same database, committed in the caller's transaction."""
+
+    async def put(self, conn: AsyncConnection, data: bytes) -> str:
+        blob_id = blob_id_for(data)
+        values = {"id": blob_id, "data": data}
+        await conn.execute(insert_ignore(conn, blob_data, values))
+        return blob_id
+
+    async def get(self, conn: AsyncConnection, blob_id: str) -> bytes:
+        data = await conn.scalar(select(blob_data.c.data).where(blob_data.c.id == blob_id))
+        if data is None:
+            raise NotFound("no such blob")
+        return bytes(data)
+
+    async def exists(self, conn: AsyncConnection, blob_id: str) -> bool:
+        found = await conn.scalar(select(blob_data.c.id).where(blob_data.c.id == blob_id))
+        return found is not None

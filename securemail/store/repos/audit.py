@@ -1,0 +1,124 @@
+"""The append-only audit log: appends serialised through the audit_head row."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from securemail.core.audit import ChainFields, entry_hash
+from securemail.core.model import AuditEntry
+from securemail.store.repos.common import as_utc
+from securemail.store.schema import audit_head, audit_log
+
+
+def canonical_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def append(
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    org_id: int | None,
+    action: str,
+    mailbox: str,
+    target: str,
+    detail: str,
+) -> int:
+    """Append one entry in the caller's transaction; the head row lock orders appenders."""
+    head = (
+        await conn.execute(select(audit_head).where(audit_head.c.id == 1).with_for_update())
+    ).one()
+    at = datetime.now(UTC)
+    fields = ChainFields(
+        id=head.last_id + 1,
+        at=canonical_time(at),
+        actor=actor,
+        org_id=org_id,
+        action=action,
+        mailbox=mailbox,
+        target=target,
+        detail=detail,
+    )
+    digest = entry_hash(head.last_hash, fields)
+    await conn.execute(
+        insert(audit_log).values(
+            id=fields.id,
+            at=at,
+            actor=actor,
+            org_id=org_id,
+            action=action,
+            mailbox=mailbox,
+            target=target,
+            detail=detail,
+            prev_hash=head.last_hash,
+            hash=digest,
+        )
+    )
+    await conn.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(last_id=fields.id, last_hash=digest)
+    )
+    return fields.id
+
+
+def to_entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        at=as_utc(row.at) or datetime.now(UTC),
+        actor=row.actor,
+        org_id=row.org_id,
+        action=row.action,
+        mailbox=row.mailbox,
+        target=row.target,
+        detail=row.detail,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def chain_fields(entry: AuditEntry) -> ChainFields:
+    return ChainFields(
+        id=entry.id,
+        at=canonical_time(entry.at),
+        actor=entry.actor,
+        org_id=entry.org_id,
+        action=entry.action,
+        mailbox=entry.mailbox,
+        target=entry.target,
+        detail=entry.detail,
+    )
+
+
+async def head(conn: AsyncConnection) -> tuple[int, str]:
+    row = (await conn.execute(select(audit_head).where(audit_head.c.id == 1))).one()
+    return int(row.last_id), str(row.last_hash)
+
+
+async def iterate(conn: AsyncConnection, batch: int = 1000) -> AsyncIterator[AuditEntry]:
+    """Every entry in id order, fetched in batches."""
+    last = 0
+    while True:
+        query = select(audit_log).where(audit_log.c.id > last).order_by(audit_log.c.id)
+        rows = (await conn.execute(query.limit(batch))).all()
+        if not rows:
+            return
+        for row in rows:
+            yield to_entry(row)
+        last = rows[-1].id
+
+
+async def list_entries(
+    conn: AsyncConnection,
+    *,
+    org_id: int | None,
+    mailbox: str | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if org_id is not None:
+        query = query.where(audit_log.c.org_id == org_id)
+    if mailbox is not None:
+        query = query.where(audit_log.c.mailbox == mailbox)
+    return [to_entry(r) for r in await conn.execute(query)]

@@ -1,0 +1,147 @@
+"""Organisations, domains and users."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from securemail.core.model import Organisation, User
+from securemail.core.rights import Role
+from securemail.store.repos.common import as_utc, now
+from securemail.store.schema import domains, organisations, users
+
+
+async def insert_org(conn: AsyncConnection, name: str) -> int:
+    result = await conn.execute(insert(organisations).values(name=name, created_at=now()))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def insert_domain(conn: AsyncConnection, org_id: int, name: str) -> None:
+    await conn.execute(insert(domains).values(org_id=org_id, name=name, created_at=now()))
+
+
+async def _org_domains(conn: AsyncConnection, org_id: int) -> tuple[str, ...]:
+    rows = await conn.execute(
+        select(domains.c.name).where(domains.c.org_id == org_id).order_by(domains.c.name)
+    )
+    return tuple(r[0] for r in rows)
+
+
+async def find_org_by_name(conn: AsyncConnection, name: str) -> Organisation | None:
+    row = (
+        await conn.execute(
+            select(organisations).where(func.lower(organisations.c.name) == name.lower())
+        )
+    ).first()
+    if row is None:
+        return None
+    return Organisation(id=row.id, name=row.name, domains=await _org_domains(conn, row.id))
+
+
+async def find_org(conn: AsyncConnection, org_id: int) -> Organisation | None:
+    row = (await conn.execute(select(organisations).where(organisations.c.id == org_id))).first()
+    if row is None:
+        return None
+    return Organisation(id=row.id, name=row.name, domains=await _org_domains(conn, row.id))
+
+
+async def list_orgs(conn: AsyncConnection, org_id: int | None = None) -> list[Organisation]:
+    query = select(organisations).order_by(organisations.c.name)
+    if org_id is not None:
+        query = query.where(organisations.c.id == org_id)
+    rows = (await conn.execute(query)).all()
+    return [Organisation(r.id, r.name, await _org_domains(conn, r.id)) for r in rows]
+
+
+async def find_domain_org(conn: AsyncConnection, domain: str) -> int | None:
+    """The organisation that owns `domain`, or None."""
+    found = await conn.scalar(select(domains.c.org_id).where(domains.c.name == domain))
+    return int(found) if found is not None else None
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        org_id=row.org_id,
+        address=row.address,
+        display_name=row.display_name,
+        role=Role(row.role),
+        disabled=row.disabled,
+        last_login_at=as_utc(row.last_login_at),
+    )
+
+
+async def insert_user(
+    conn: AsyncConnection,
+    *,
+    org_id: int | None,
+    address: str,
+    display_name: str,
+    role: Role,
+    password_hash: str | None,
+    must_change_password: bool,
+) -> int:
+    result = await conn.execute(
+        insert(users).values(
+            org_id=org_id,
+            address=address,
+            display_name=display_name,
+            role=role.value,
+            password_hash=password_hash,
+            must_change_password=must_change_password,
+            disabled=False,
+            failed_logins=0,
+            created_at=now(),
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def find_user_by_address(conn: AsyncConnection, address: str) -> User | None:
+    row = (await conn.execute(select(users).where(users.c.address == address))).first()
+    return _user(row) if row else None
+
+
+async def find_user(conn: AsyncConnection, user_id: int) -> User | None:
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+    return _user(row) if row else None
+
+
+async def list_users(conn: AsyncConnection, org_id: int | None) -> Sequence[User]:
+    """Users of one organisation, or every user when org_id is None (service admin)."""
+    query = select(users).order_by(users.c.address)
+    if org_id is not None:
+        query = query.where(users.c.org_id == org_id)
+    return [_user(r) for r in await conn.execute(query)]
+
+
+async def login_row(conn: AsyncConnection, address: str) -> Any | None:
+    """The credential columns for one address (only the auth service calls this)."""
+    query = select(
+        users.c.id,
+        users.c.password_hash,
+        users.c.disabled,
+        users.c.failed_logins,
+        users.c.locked_until,
+    ).where(users.c.address == address)
+    return (await conn.execute(query)).first()
+
+
+async def record_login(
+    conn: AsyncConnection,
+    user_id: int,
+    *,
+    success: bool,
+    failed_logins: int,
+    locked_until: datetime | None,
+) -> None:
+    values: dict[str, Any] = {"failed_logins": failed_logins, "locked_until": locked_until}
+    if success:
+        values["last_login_at"] = now()
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))

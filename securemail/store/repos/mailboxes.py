@@ -1,0 +1,266 @@
+"""Mailboxes, their folders and the grants on them. Lists are scoped to the caller in SQL."""
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from securemail.core.model import STANDARD_FOLDERS, Folder, Grant, Mailbox, SpecialUse
+from securemail.core.rights import MailboxFacts, MailboxKind, Right, rights_from_bits
+from securemail.store.repos.common import now
+from securemail.store.schema import folders, grants, mailboxes, messages, seen, users
+
+
+def _mailbox(row: Any, rights: Right = Right.NONE) -> Mailbox:
+    return Mailbox(
+        id=row.id,
+        org_id=row.org_id,
+        kind=MailboxKind(row.kind),
+        address=row.address,
+        display_name=row.display_name,
+        owner_user_id=row.owner_user_id,
+        disabled=row.disabled,
+        rights=rights,
+    )
+
+
+def facts(mailbox: Mailbox) -> MailboxFacts:
+    return MailboxFacts(
+        mailbox_id=mailbox.id,
+        org_id=mailbox.org_id,
+        kind=mailbox.kind,
+        owner_user_id=mailbox.owner_user_id,
+        disabled=mailbox.disabled,
+    )
+
+
+async def insert_mailbox(
+    conn: AsyncConnection,
+    *,
+    org_id: int,
+    kind: MailboxKind,
+    address: str,
+    display_name: str,
+    owner_user_id: int | None,
+) -> int:
+    result = await conn.execute(
+        insert(mailboxes).values(
+            org_id=org_id,
+            kind=kind.value,
+            address=address,
+            display_name=display_name,
+            owner_user_id=owner_user_id,
+            disabled=False,
+            created_at=now(),
+        )
+    )
+    mailbox_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    for name, special in STANDARD_FOLDERS:
+        await insert_folder(conn, mailbox_id, name, special)
+    return mailbox_id
+
+
+async def find_mailbox(conn: AsyncConnection, mailbox_id: int) -> Mailbox | None:
+    row = (await conn.execute(select(mailboxes).where(mailboxes.c.id == mailbox_id))).first()
+    return _mailbox(row) if row else None
+
+
+async def find_mailbox_by_address(conn: AsyncConnection, address: str) -> Mailbox | None:
+    row = (await conn.execute(select(mailboxes).where(mailboxes.c.address == address))).first()
+    return _mailbox(row) if row else None
+
+
+async def find_personal_mailbox(conn: AsyncConnection, user_id: int) -> Mailbox | None:
+    query = select(mailboxes).where(mailboxes.c.owner_user_id == user_id)
+    row = (await conn.execute(query)).first()
+    return _mailbox(row) if row else None
+
+
+async def list_group_mailboxes(conn: AsyncConnection, org_id: int | None) -> list[Mailbox]:
+    query = select(mailboxes).where(mailboxes.c.kind == MailboxKind.GROUP.value)
+    if org_id is not None:
+        query = query.where(mailboxes.c.org_id == org_id)
+    return [_mailbox(r) for r in await conn.execute(query.order_by(mailboxes.c.address))]
+
+
+async def list_candidate_mailboxes(
+    conn: AsyncConnection, user_id: int, org_id: int | None
+) -> list[tuple[Mailbox, Right]]:
+    """The user's personal mailbox and group mailboxes of their organisation with a READ grant.
+
+    Scoped in SQL; the service still passes each through effective_rights.
+    """
+    joined = mailboxes.outerjoin(
+        grants, and_(grants.c.mailbox_id == mailboxes.c.id, grants.c.user_id == user_id)
+    )
+    query = (
+        select(mailboxes, grants.c.rights)
+        .select_from(joined)
+        .where(
+            or_(
+                mailboxes.c.owner_user_id == user_id,
+                and_(
+                    mailboxes.c.org_id == org_id,
+                    mailboxes.c.kind == MailboxKind.GROUP.value,
+                    grants.c.rights.op("&")(Right.READ.value) != 0,
+                ),
+            )
+        )
+        .order_by(mailboxes.c.kind.desc(), mailboxes.c.address)
+    )
+    rows = (await conn.execute(query)).all()
+    return [(_mailbox(r), rights_from_bits(r.rights or 0)) for r in rows]
+
+
+async def set_mailbox(conn: AsyncConnection, mailbox_id: int, **values: Any) -> None:
+    await conn.execute(update(mailboxes).where(mailboxes.c.id == mailbox_id).values(**values))
+
+
+# --- grants -----------------------------------------------------------------------------
+
+
+async def granted_rights(conn: AsyncConnection, mailbox_id: int, user_id: int) -> Right:
+    bits = await conn.scalar(
+        select(grants.c.rights).where(
+            grants.c.mailbox_id == mailbox_id, grants.c.user_id == user_id
+        )
+    )
+    return rights_from_bits(bits or 0)
+
+
+async def set_grant(
+    conn: AsyncConnection, mailbox_id: int, user_id: int, rights: Right, by: str
+) -> None:
+    """Store `rights` for the pair; no rights deletes the row."""
+    where = and_(grants.c.mailbox_id == mailbox_id, grants.c.user_id == user_id)
+    await conn.execute(delete(grants).where(where))
+    if rights:
+        await conn.execute(
+            insert(grants).values(
+                mailbox_id=mailbox_id,
+                user_id=user_id,
+                rights=rights.value,
+                granted_by=by,
+                updated_at=now(),
+            )
+        )
+
+
+async def list_grants(conn: AsyncConnection, mailbox_id: int) -> list[Grant]:
+    query = (
+        select(grants.c.user_id, grants.c.rights, users.c.address, mailboxes.c.address)
+        .join(users, users.c.id == grants.c.user_id)
+        .join(mailboxes, mailboxes.c.id == grants.c.mailbox_id)
+        .where(grants.c.mailbox_id == mailbox_id)
+        .order_by(users.c.address)
+    )
+    rows = (await conn.execute(query)).all()
+    return [Grant(mailbox_id, r[3], r[0], r[2], rights_from_bits(r[1])) for r in rows]
+
+
+# --- folders ----------------------------------------------------------------------------
+
+
+def _folder(row: Any, total: int = 0, unseen: int = 0) -> Folder:
+    special = SpecialUse(row.special_use) if row.special_use else None
+    return Folder(
+        id=row.id,
+        mailbox_id=row.mailbox_id,
+        name=row.name,
+        special_use=special,
+        uidvalidity=row.uidvalidity,
+        uidnext=row.uidnext,
+        highestmodseq=row.highestmodseq,
+        total=total,
+        unseen=unseen,
+    )
+
+
+async def insert_folder(
+    conn: AsyncConnection, mailbox_id: int, name: str, special: SpecialUse | None = None
+) -> int:
+    """A new folder with a UIDVALIDITY larger than any this mailbox has used (RFC 3501 2.3.1.1)."""
+    latest = await conn.scalar(
+        select(func.max(folders.c.uidvalidity)).where(folders.c.mailbox_id == mailbox_id)
+    )
+    uidvalidity = max(int(time.time()), int(latest or 0) + 1)
+    result = await conn.execute(
+        insert(folders).values(
+            mailbox_id=mailbox_id,
+            name=name,
+            special_use=special.value if special else None,
+            uidvalidity=uidvalidity,
+            uidnext=1,
+            highestmodseq=1,
+            created_at=now(),
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+async def find_folder(conn: AsyncConnection, folder_id: int) -> Folder | None:
+    row = (await conn.execute(select(folders).where(folders.c.id == folder_id))).first()
+    return _folder(row) if row else None
+
+
+async def find_folder_by_name(conn: AsyncConnection, mailbox_id: int, name: str) -> Folder | None:
+    query = select(folders).where(folders.c.mailbox_id == mailbox_id, folders.c.name == name)
+    row = (await conn.execute(query)).first()
+    return _folder(row) if row else None
+
+
+async def find_special_folder(
+    conn: AsyncConnection, mailbox_id: int, special: SpecialUse
+) -> Folder | None:
+    query = select(folders).where(
+        folders.c.mailbox_id == mailbox_id, folders.c.special_use == special.value
+    )
+    row = (await conn.execute(query)).first()
+    return _folder(row) if row else None
+
+
+async def list_folders(conn: AsyncConnection, mailbox_id: int, user_id: int) -> Sequence[Folder]:
+    """Folders with their message count and the count this user has not seen."""
+    seen_join = messages.outerjoin(
+        seen, and_(seen.c.message_id == messages.c.id, seen.c.user_id == user_id)
+    )
+    counts = (
+        select(
+            messages.c.folder_id,
+            func.count().label("total"),
+            func.count().filter(seen.c.message_id.is_(None)).label("unseen"),
+        )
+        .select_from(seen_join)
+        .join(folders, folders.c.id == messages.c.folder_id)
+        .where(folders.c.mailbox_id == mailbox_id)
+        .group_by(messages.c.folder_id)
+        .subquery()
+    )
+    query = (
+        select(folders, counts.c.total, counts.c.unseen)
+        .outerjoin(counts, counts.c.folder_id == folders.c.id)
+        .where(folders.c.mailbox_id == mailbox_id)
+        .order_by(folders.c.special_use.is_(None), folders.c.name)
+    )
+    rows = (await conn.execute(query)).all()
+    return [_folder(r, r.total or 0, r.unseen or 0) for r in rows]
+
+
+async def count_folders(conn: AsyncConnection, mailbox_id: int) -> int:
+    query = select(func.count()).select_from(folders).where(folders.c.mailbox_id == mailbox_id)
+    return int(await conn.scalar(query) or 0)
+
+
+async def rename_folder(conn: AsyncConnection, folder_id: int, name: str) -> None:
+    await conn.execute(update(folders).where(folders.c.id == folder_id).values(name=name))
+
+
+async def delete_folder(conn: AsyncConnection, folder_id: int) -> None:
+    await conn.execute(delete(folders).where(folders.c.id == folder_id))
+
+
+async def folder_is_empty(conn: AsyncConnection, folder_id: int) -> bool:
+    query = select(messages.c.id).where(messages.c.folder_id == folder_id).limit(1)
+    return (await conn.scalar(query)) is None

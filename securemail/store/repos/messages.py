@@ -1,0 +1,283 @@
+"""Message contents, per-folder messages with UIDs and MODSEQs, and per-user \\Seen."""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from securemail.core.model import Flag, MessageSummary
+from securemail.mail.parse import ParsedFields
+from securemail.store.repos.common import as_utc, insert_ignore, now
+from securemail.store.schema import contents, folders, messages, seen, users
+
+SORT_COLUMNS = {
+    "date": messages.c.internal_date,
+    "subject": contents.c.subject,
+    "from": contents.c.from_addr,
+    "size": contents.c.size,
+}
+
+
+async def find_or_insert_content(
+    conn: AsyncConnection, blob_id: str, size: int, fields: ParsedFields
+) -> int:
+    """The content row for `blob_id`, created and indexed for search if new."""
+    found = await conn.scalar(select(contents.c.id).where(contents.c.blob_id == blob_id))
+    if found is not None:
+        return int(found)
+    result = await conn.execute(
+        insert(contents).values(
+            blob_id=blob_id,
+            size=size,
+            from_addr=fields.from_addr,
+            to_addrs=fields.to_addrs,
+            cc_addrs=fields.cc_addrs,
+            subject=fields.subject,
+            date=fields.date,
+            message_id=fields.message_id,
+            in_reply_to=fields.in_reply_to,
+            references=fields.references,
+            has_attachments=fields.has_attachments,
+            created_at=now(),
+        )
+    )
+    content_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    await _index(conn, content_id, fields)
+    return content_id
+
+
+async def _index(conn: AsyncConnection, content_id: int, fields: ParsedFields) -> None:
+    params = {
+        "id": content_id,
+        "subject": fields.subject,
+        "from_addr": fields.from_addr,
+        "to_addrs": f"{fields.to_addrs} {fields.cc_addrs}",
+        "body": fields.text,
+    }
+    if conn.dialect.name == "sqlite":
+        sql = (
+            "INSERT INTO content_fts (rowid, subject, from_addr, to_addrs, body) "
+            "VALUES (:id, :subject, :from_addr, :to_addrs, :body)"
+        )
+    else:
+        sql = (
+            "INSERT INTO content_search (content_id, doc) VALUES (:id, "
+            "setweight(to_tsvector('simple', :subject), 'A') || "
+            "to_tsvector('simple', :from_addr || ' ' || :to_addrs) || "
+            "to_tsvector('simple', :body))"
+        )
+    await conn.execute(text(sql), params)
+
+
+async def allocate_uid(conn: AsyncConnection, folder_id: int) -> tuple[int, int]:
+    """Take the folder's next UID and a new MODSEQ in one locked UPDATE (strictly increasing)."""
+    result = await conn.execute(
+        update(folders)
+        .where(folders.c.id == folder_id)
+        .values(uidnext=folders.c.uidnext + 1, highestmodseq=folders.c.highestmodseq + 1)
+        .returning(folders.c.uidnext, folders.c.highestmodseq)
+    )
+    uidnext, modseq = result.one()
+    return int(uidnext) - 1, int(modseq)
+
+
+async def next_modseq(conn: AsyncConnection, folder_id: int) -> int:
+    result = await conn.execute(
+        update(folders)
+        .where(folders.c.id == folder_id)
+        .values(highestmodseq=folders.c.highestmodseq + 1)
+        .returning(folders.c.highestmodseq)
+    )
+    return int(result.scalar_one())
+
+
+async def insert_message(
+    conn: AsyncConnection,
+    *,
+    folder_id: int,
+    content_id: int,
+    flags: Flag = Flag.NONE,
+    keywords: Sequence[str] = (),
+    internal_date: datetime | None = None,
+    sent_by_user_id: int | None = None,
+) -> int:
+    uid, modseq = await allocate_uid(conn, folder_id)
+    result = await conn.execute(
+        insert(messages).values(
+            folder_id=folder_id,
+            content_id=content_id,
+            uid=uid,
+            modseq=modseq,
+            flags=flags.value,
+            keywords=json.dumps(sorted(set(keywords))),
+            internal_date=internal_date or now(),
+            sent_by_user_id=sent_by_user_id,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def summary_query(user_id: int) -> Select[Any]:
+    """Messages joined with their content, the caller's \\Seen and who sent them."""
+    sender = users.alias("sender")
+    return (
+        select(
+            messages,
+            contents,
+            seen.c.user_id.label("seen_by_me"),
+            sender.c.address.label("sent_by"),
+        )
+        .join(contents, contents.c.id == messages.c.content_id)
+        .outerjoin(seen, and_(seen.c.message_id == messages.c.id, seen.c.user_id == user_id))
+        .outerjoin(sender, sender.c.id == messages.c.sent_by_user_id)
+    )
+
+
+def to_summary(row: Any) -> MessageSummary:
+    m = row._mapping
+    return MessageSummary(
+        id=m[messages.c.id],
+        folder_id=m[messages.c.folder_id],
+        uid=m[messages.c.uid],
+        modseq=m[messages.c.modseq],
+        flags=Flag(m[messages.c.flags]),
+        keywords=tuple(json.loads(m[messages.c.keywords])),
+        seen=m["seen_by_me"] is not None,
+        internal_date=as_utc(m[messages.c.internal_date]) or now(),
+        size=m[contents.c.size],
+        from_addr=m[contents.c.from_addr],
+        to_addrs=m[contents.c.to_addrs],
+        subject=m[contents.c.subject],
+        date=as_utc(m[contents.c.date]),
+        message_id=m[contents.c.message_id],
+        in_reply_to=m[contents.c.in_reply_to],
+        references=m[contents.c.references],
+        has_attachments=m[contents.c.has_attachments],
+        blob_id=m[contents.c.blob_id],
+        sent_by=m["sent_by"],
+    )
+
+
+async def list_messages(
+    conn: AsyncConnection,
+    folder_id: int,
+    user_id: int,
+    *,
+    offset: int,
+    limit: int,
+    sort: str = "date",
+    descending: bool = True,
+) -> list[MessageSummary]:
+    column = SORT_COLUMNS[sort]
+    order = [column.desc(), messages.c.id.desc()] if descending else [column, messages.c.id]
+    query = (
+        summary_query(user_id)
+        .where(messages.c.folder_id == folder_id)
+        .order_by(*order)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [to_summary(r) for r in await conn.execute(query)]
+
+
+async def find_summary(
+    conn: AsyncConnection, message_id: int, user_id: int
+) -> tuple[MessageSummary, int] | None:
+    """The message and its mailbox id, or None."""
+    query = (
+        summary_query(user_id)
+        .add_columns(folders.c.mailbox_id)
+        .join(folders, folders.c.id == messages.c.folder_id)
+        .where(messages.c.id == message_id)
+    )
+    row = (await conn.execute(query)).first()
+    return (to_summary(row), int(row.mailbox_id)) if row else None
+
+
+async def set_flags(
+    conn: AsyncConnection, message_id: int, folder_id: int, flags: Flag, keywords: Sequence[str]
+) -> int:
+    modseq = await next_modseq(conn, folder_id)
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(flags=flags.value, keywords=json.dumps(sorted(set(keywords))), modseq=modseq)
+    )
+    return modseq
+
+
+async def set_seen(
+    conn: AsyncConnection, message_id: int, folder_id: int, user_id: int, value: bool
+) -> None:
+    """Per-user \\Seen; bumps the message's MODSEQ so CONDSTORE clients notice."""
+    where = and_(seen.c.message_id == message_id, seen.c.user_id == user_id)
+    if value:
+        values = {"message_id": message_id, "user_id": user_id, "seen_at": now()}
+        await conn.execute(insert_ignore(conn, seen, values))
+    else:
+        await conn.execute(delete(seen).where(where))
+    modseq = await next_modseq(conn, folder_id)
+    await conn.execute(update(messages).where(messages.c.id == message_id).values(modseq=modseq))
+
+
+async def read_by(conn: AsyncConnection, message_id: int) -> tuple[str, ...]:
+    query = (
+        select(users.c.address)
+        .join(seen, seen.c.user_id == users.c.id)
+        .where(seen.c.message_id == message_id)
+        .order_by(users.c.address)
+    )
+    return tuple(r[0] for r in await conn.execute(query))
+
+
+async def move_message(conn: AsyncConnection, message_id: int, to_folder_id: int) -> int:
+    """Give the message a new UID in the target folder (RFC 6851: MOVE = COPY + EXPUNGE)."""
+    uid, modseq = await allocate_uid(conn, to_folder_id)
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(folder_id=to_folder_id, uid=uid, modseq=modseq)
+    )
+    return uid
+
+
+async def copy_message(conn: AsyncConnection, message_id: int, to_folder_id: int) -> int:
+    """A new message row in the target folder sharing the content, with the same flags."""
+    row = (await conn.execute(select(messages).where(messages.c.id == message_id))).one()
+    new_id = await insert_message(
+        conn,
+        folder_id=to_folder_id,
+        content_id=row.content_id,
+        flags=Flag(row.flags),
+        keywords=json.loads(row.keywords),
+        internal_date=row.internal_date,
+        sent_by_user_id=row.sent_by_user_id,
+    )
+    seen_rows = (await conn.execute(select(seen).where(seen.c.message_id == message_id))).all()
+    for s in seen_rows:
+        await conn.execute(
+            insert(seen).values(message_id=new_id, user_id=s.user_id, seen_at=s.seen_at)
+        )
+    return new_id
+
+
+async def delete_message(conn: AsyncConnection, message_id: int) -> None:
+    await conn.execute(delete(seen).where(seen.c.message_id == message_id))
+    await conn.execute(delete(messages).where(messages.c.id == message_id))
+
+
+async def folder_message_ids(conn: AsyncConnection, folder_id: int) -> list[int]:
+    query = select(messages.c.id).where(messages.c.folder_id == folder_id)
+    return [int(r[0]) for r in await conn.execute(query)]
+
+
+async def deleted_in_folder(
+    conn: AsyncConnection, folder_id: int, user_id: int
+) -> list[MessageSummary]:
+    query = summary_query(user_id).where(
+        messages.c.folder_id == folder_id, messages.c.flags.op("&")(Flag.DELETED.value) != 0
+    )
+    return [to_summary(r) for r in await conn.execute(query)]

@@ -1,0 +1,182 @@
+"""The SQL schema as SQLAlchemy Core tables; migrations in store/migrations build it."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Named constraints: SQLite batch migrations need them (STACK.md).
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrement needs INTEGER
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("organisations.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("organisations.id"), nullable=True, index=True),
+    Column("address", String(254), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("must_change_password", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", TS, nullable=True),
+    Column("last_login_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("organisations.id"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),
+    Column("address", String(254), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("owner_user_id", ID, ForeignKey("users.id"), nullable=True, unique=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("mailbox_id", ID, ForeignKey("mailboxes.id"), nullable=False),
+    Column("name", String(400), nullable=False),
+    Column("special_use", String(10), nullable=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("uidnext", BigInteger, nullable=False),
+    Column("highestmodseq", BigInteger, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("mailbox_id", "name", name="uq_folders_mailbox_name"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("mailbox_id", ID, ForeignKey("mailboxes.id"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("rights", Integer, nullable=False),
+    Column("granted_by", String(254), nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("mailbox_id", "user_id", name="uq_grants_mailbox_user"),
+)
+
+# Raw bytes by SHA-256 for the database blob store (multi-node deployments).
+blob_data = Table(
+    "blob_data",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# One row per distinct message content: the parsed fields, computed once at delivery.
+contents = Table(
+    "contents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("blob_id", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("from_addr", Text, nullable=False),
+    Column("to_addrs", Text, nullable=False),
+    Column("cc_addrs", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("date", TS, nullable=True),
+    Column("message_id", Text, nullable=False),
+    Column("in_reply_to", Text, nullable=False),
+    Column("references", Text, nullable=False),
+    Column("has_attachments", Boolean, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# One row per message per folder: what IMAP calls a message, with UID and MODSEQ.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("folder_id", ID, ForeignKey("folders.id"), nullable=False),
+    Column("content_id", ID, ForeignKey("contents.id"), nullable=False, index=True),
+    Column("uid", BigInteger, nullable=False),
+    Column("modseq", BigInteger, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("keywords", Text, nullable=False),
+    Column("internal_date", TS, nullable=False),
+    Column("sent_by_user_id", ID, ForeignKey("users.id"), nullable=True),
+    UniqueConstraint("folder_id", "uid", name="uq_messages_folder_uid"),
+    Index("ix_messages_folder_date", "folder_id", "internal_date"),
+)
+
+# Per-user \Seen: each member of a group mailbox has their own read state.
+seen = Table(
+    "seen",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("seen_at", TS, nullable=False),
+    Index("ix_seen_user", "user_id", "message_id"),
+)
+
+# Append-only, hash-chained audit log; audit_head serialises appenders on both engines.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(254), nullable=False),
+    Column("org_id", ID, nullable=True, index=True),
+    Column("action", String(40), nullable=False, index=True),
+    Column("mailbox", String(254), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)

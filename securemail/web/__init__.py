@@ -1,0 +1,1 @@
+"""The ASGI application: health endpoints now; webmail, admin console and JSON API later."""

@@ -1,0 +1,1 @@
+"""Sans-IO protocol codecs (SMTP, POP3, IMAP, SASL)."""

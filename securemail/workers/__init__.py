@@ -1,0 +1,1 @@
+"""Background loops: outbound delivery, retention, cleanup."""

@@ -1,0 +1,94 @@
+"""Shared fixtures: a migrated database (SQLite file, or PostgreSQL when
+SECUREMAIL_TEST_DATABASE_URL is set, each test in a schema of its own) and the services over it."""
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from securemail import app
+from securemail.config import Settings, async_url, load_settings
+from securemail.core.context import AccessContext, system_context
+from securemail.services.registry import Services
+from securemail.store.migrate import upgrade
+
+PG_URL = os.environ.get("SECUREMAIL_TEST_DATABASE_URL", "")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"securemail store: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite'}"
+
+
+def pytest_terminal_summary(
+    terminalreporter: object, exitstatus: int, config: pytest.Config
+) -> None:
+    """In CI (CI=true) a skipped test is a failure: CI installs every outside program."""
+    stats = getattr(terminalreporter, "stats", {})
+    skipped = stats.get("skipped", [])
+    if os.environ.get("CI") == "true" and skipped:
+        terminalreporter.write_line(  # type: ignore[attr-defined]
+            f"CI forbids skips: {len(skipped)} test(s) skipped", red=True
+        )
+        config._securemail_ci_skips = True  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if getattr(session.config, "_securemail_ci_skips", False) and exitstatus == 0:
+        session.exitstatus = 1
+
+
+@dataclass
+class TestStore:
+    """Where a test's data lives: environment for subprocesses, settings for in-process use."""
+
+    data_dir: Path
+    env: dict[str, str]
+    settings: Settings
+
+
+async def _create_schema(name: str, drop: bool = False) -> None:
+    engine = create_async_engine(async_url(PG_URL))
+    async with engine.begin() as conn:
+        sql = f'DROP SCHEMA IF EXISTS "{name}" CASCADE' if drop else f'CREATE SCHEMA "{name}"'
+        await conn.exec_driver_sql(sql)
+    await engine.dispose()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[TestStore]:
+    """A fresh, empty store for one test (not yet migrated)."""
+    env = {
+        "SECUREMAIL_SERVER_DATA_DIR": str(tmp_path / "var"),
+        # Cheap argon2id parameters: the same code path, a fraction of the cost.
+        "SECUREMAIL_AUTH_ARGON2_TIME_COST": "1",
+        "SECUREMAIL_AUTH_ARGON2_MEMORY_KIB": "1024",
+        "SECUREMAIL_AUTH_ARGON2_PARALLELISM": "1",
+        "SECUREMAIL_AUTH_MIN_PASSWORD_LENGTH": "8",
+    }
+    schema = ""
+    if PG_URL:
+        schema = "t_" + secrets.token_hex(6)
+        asyncio.run(_create_schema(schema))
+        env["SECUREMAIL_DATABASE_URL"] = PG_URL
+        env["SECUREMAIL_DATABASE_SCHEMA"] = schema
+    yield TestStore(tmp_path / "var", env, load_settings(env=env))
+    if schema:
+        asyncio.run(_create_schema(schema, drop=True))
+
+
+@pytest.fixture
+async def services(store: TestStore) -> AsyncIterator[Services]:
+    runtime = app.build(store.settings)
+    await upgrade(runtime.db)
+    yield runtime.services
+    await runtime.close()
+
+
+@pytest.fixture
+def system() -> AccessContext:
+    return system_context("test")
