@@ -42,11 +42,44 @@ class HttpSettings:
 @dataclass(frozen=True)
 class SmtpSettings:
     bind: str = "127.0.0.1"
-    port: int = 5025
-    submission_port: int = 5587
-    submissions_port: int = 5465
+    port: int = 5025  # MX; standard 25
+    submission_port: int = 5587  # STARTTLS submission; standard 587
+    submissions_port: int = 5465  # implicit TLS submission; standard 465
     max_message_bytes: int = 25 * 1024 * 1024
     max_recipients: int = 100
+    max_line_length: int = 1000  # RFC 5321 section 4.5.3.1.6, CRLF included
+    max_commands_before_mail: int = 20
+    max_errors: int = 10
+    max_connections_per_ip: int = 20
+    idle_timeout_seconds: int = 300
+    tls_cert_file: str = ""  # empty: a self-signed certificate made in <data_dir>/tls
+    tls_key_file: str = ""
+    allow_plain_auth: bool = False  # AUTH without TLS; for loopback tests only
+    auth_failure_policy: str = "mark"  # SPF/DKIM/DMARC failure: "mark" or "reject"
+    expose_sent_by: bool = False  # keep X-Securemail-Sent-By on mail leaving the organisation
+    group_commit_ms: int = 2  # how long a delivery waits to share a commit with others
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    smarthost: str = ""  # host[:port]; empty: deliver to each domain's MX
+    smarthost_username: str = ""
+    smarthost_password: str = ""
+    helo_name: str = ""  # empty: [server] hostname
+    connect_timeout_seconds: int = 30
+    max_lifetime_seconds: int = 5 * 24 * 3600
+    retry_base_seconds: int = 60
+    retry_max_seconds: int = 3600
+    lease_seconds: int = 300
+    poll_seconds: int = 5
+    dkim_selector: str = "securemail"
+    port: int = 25  # remote MX port (tests point it at a local sink)
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    nameservers: str = ""  # comma list; empty: the system resolver
+    timeout_seconds: int = 5
 
 
 @dataclass(frozen=True)
@@ -88,6 +121,8 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
     pop3: Pop3Settings = field(default_factory=Pop3Settings)
     imap: ImapSettings = field(default_factory=ImapSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
