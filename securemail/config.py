@@ -14,12 +14,6 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class ListenerSettings:
-    bind: str
-    port: int
-
-
-@dataclass(frozen=True)
 class ServerSettings:
     data_dir: str = "./var"
     hostname: str = "localhost"
@@ -57,7 +51,7 @@ class SmtpSettings:
     allow_plain_auth: bool = False  # AUTH without TLS; for loopback tests only
     auth_failure_policy: str = "mark"  # SPF/DKIM/DMARC failure: "mark" or "reject"
     expose_sent_by: bool = False  # keep X-Securemail-Sent-By on mail leaving the organisation
-    group_commit_ms: int = 2  # how long a delivery waits to share a commit with others
+    group_commit_ms: int = 0  # extra wait before a commit to gather more deliveries (0: none)
 
 
 @dataclass(frozen=True)

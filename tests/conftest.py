@@ -46,6 +46,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 class TestStore:
     """Where a test's data lives: environment for subprocesses, settings for in-process use."""
 
+    __test__ = False  # not a test class, whatever its name
+
     data_dir: Path
     env: dict[str, str]
     settings: Settings

@@ -16,6 +16,7 @@ from securemail.core.errors import (
     QuotaExceeded,
     TemporaryFailure,
 )
+from securemail.log import setup_logging
 
 EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL
 BAD_INPUT = (
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config or os.environ.get("SECUREMAIL_CONFIG"))
+        setup_logging()
         result: int = asyncio.run(args.handler(settings, args))
         return result
     except BAD_INPUT as exc:
@@ -47,5 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("SECUREMAIL_DEBUG"):
             raise
-        print(f"securemail: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        print(f"securemail: internal error: {type(exc).__name__}: {first}", file=sys.stderr)
         return 1

@@ -103,6 +103,35 @@ def _operations(sub: Any) -> None:
     p.add_argument("recipients", nargs="+", metavar="ADDRESS")
 
 
+def _outbound(sub: Any) -> None:
+    dkim = _group(sub, "dkim", "DKIM signing keys of the mail domains")
+    p = _verb(dkim, "generate", h.dkim_generate, "create or rotate a domain's DKIM key")
+    p.add_argument("domain", metavar="DOMAIN")
+    p.add_argument("--selector", help="DKIM selector (default: [relay] dkim_selector-YYYYMMDD)")
+    _json(p)
+    p = _verb(dkim, "list", h.dkim_list, "list DKIM keys and their DNS record names")
+    p.add_argument("--org", help="only this organisation")
+    _json(p)
+    policy = _group(sub, "policy", "outbound mail policy of an organisation")
+    tls = _group(policy, "tls-required", "recipient domains reached only over verified TLS")
+    for verb, handler in (("add", h.policy_tls_add), ("remove", h.policy_tls_remove)):
+        p = _verb(tls, verb, handler, f"{verb} a TLS-required recipient domain")
+        p.add_argument("org", metavar="ORG", help="organisation name")
+        p.add_argument("domain", metavar="DOMAIN")
+    p = _verb(tls, "list", h.policy_tls_list, "list an organisation's TLS-required domains")
+    p.add_argument("org", metavar="ORG", help="organisation name")
+    _json(p)
+    queue = _group(sub, "queue", "the outbound mail queue")
+    p = _verb(queue, "list", h.queue_list, "list queued (or, with --status, other) messages")
+    p.add_argument(
+        "--status",
+        default="queued,bouncing",
+        help="comma list of queued,sent,bouncing,bounced, or all (default: queued,bouncing)",
+    )
+    p.add_argument("--limit", type=int, default=100)
+    _json(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="securemail",
@@ -117,4 +146,5 @@ def build_parser() -> argparse.ArgumentParser:
     _users(sub)
     _groups(sub)
     _operations(sub)
+    _outbound(sub)
     return parser

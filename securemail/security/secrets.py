@@ -7,7 +7,7 @@ _ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 def generate_password(groups: int = 4, group_length: int = 5) -> str:
-    """A password such as `kP7ma-...` with about 23 bits per group (4 groups: ~117 bits)."""
+    """A password such as `kP7ma-...`: about 29 bits per group (4 groups: ~117 bits)."""
     return "-".join(
         "".join(secrets.choice(_ALPHABET) for _ in range(group_length)) for _ in range(groups)
     )

@@ -20,17 +20,22 @@ class AuditService:
         if ctx.role is Role.USER:
             raise PermissionDenied("only administrators may verify the audit log")
         async with self.deps.db.read() as conn:
+            # The head first: entries appended while we read lie beyond it and are not judged
+            # (on PostgreSQL each statement sees its own snapshot).
+            head_id, head_hash = await audit_repo.head(conn)
             triples = [
                 (audit_repo.chain_fields(e), e.prev_hash, e.hash)
-                async for e in audit_repo.iterate(conn)
+                async for e in audit_repo.iterate(conn, up_to=head_id)
             ]
-            head_id, head_hash = await audit_repo.head(conn)
         report = verify_chain(triples)
         if not report.ok:
             return report
         last_id, last_hash = (triples[-1][0].id, triples[-1][2]) if triples else (0, "0" * 64)
-        if (last_id, last_hash) != (head_id, head_hash):
-            return ChainReport(False, report.checked, last_id + 1, "entries after this are missing")
+        if last_id != head_id:
+            reason = f"entries {last_id + 1} to {head_id} are missing (the log was cut short)"
+            return ChainReport(False, report.checked, last_id + 1, reason)
+        if last_hash != head_hash:
+            return ChainReport(False, report.checked, last_id, "does not match the recorded head")
         return report
 
     async def head(self, ctx: AccessContext) -> tuple[int, str]:

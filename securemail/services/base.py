@@ -11,6 +11,7 @@ from securemail.core.errors import NotFound, PermissionDenied
 from securemail.core.model import Folder, Mailbox
 from securemail.core.rights import MailboxKind, Right, effective_rights
 from securemail.security.passwords import PasswordHasher
+from securemail.services.commit import GroupCommitter
 from securemail.services.events import EventBus
 from securemail.store.blobs import BlobStore
 from securemail.store.db import Database
@@ -25,6 +26,7 @@ class Deps:
     events: EventBus
     hasher: PasswordHasher
     settings: Settings
+    committer: GroupCommitter
 
 
 async def rights_on(conn: AsyncConnection, ctx: AccessContext, mailbox: Mailbox) -> Right:

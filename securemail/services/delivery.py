@@ -12,8 +12,9 @@ from securemail.core.errors import InvalidInput, PermissionDenied, QuotaExceeded
 from securemail.core.events import MailboxChanged
 from securemail.core.model import Mailbox, SpecialUse
 from securemail.core.rights import Role
-from securemail.mail.parse import parse_fields
+from securemail.mail.parse import ParsedFields, parse_fields
 from securemail.services.base import Deps
+from securemail.store.repos import directory as dir_repo
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
 
@@ -23,6 +24,7 @@ class DeliveryResult:
     delivered: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
     message_ids: tuple[int, ...] = field(default=())
+    events: tuple[MailboxChanged, ...] = field(default=(), repr=False)
 
 
 def _require_delivery_agent(ctx: AccessContext) -> None:
@@ -46,10 +48,25 @@ class DeliveryService:
             mailbox = await mailbox_repo.find_mailbox_by_address(conn, key)
         return mailbox if mailbox is not None and not mailbox.disabled else None
 
+    async def recipient_status(self, ctx: AccessContext, address: str) -> str:
+        """ "local" (a mailbox here), "unknown" (our domain, no such mailbox) or "foreign"."""
+        _require_delivery_agent(ctx)
+        try:
+            addr = parse_address(address)
+        except InvalidInput:
+            return "unknown"
+        async with self.deps.db.read() as conn:
+            mailbox = await mailbox_repo.find_mailbox_by_address(conn, addr.key)
+            if mailbox is not None and not mailbox.disabled:
+                return "local"
+            ours = await dir_repo.find_domain_org(conn, addr.domain) is not None
+        return "unknown" if ours else "foreign"
+
     async def deliver(
         self, ctx: AccessContext, raw: bytes, recipients: Sequence[str]
     ) -> DeliveryResult:
-        """Store `raw` in each recipient's Inbox in one durable transaction.
+        """Store `raw` in each recipient's Inbox, sharing a durable commit with concurrent
+        deliveries (services/commit.py).
 
         When this returns, the message is committed (SQLite synchronous=FULL, blobs fsynced):
         only then may a protocol acknowledge it.
@@ -58,34 +75,40 @@ class DeliveryService:
         limit = self.deps.settings.limits.max_message_bytes
         if len(raw) > limit:
             raise QuotaExceeded(f"message larger than {limit} bytes")
-        fields = await asyncio.to_thread(parse_fields, raw)
         keys = _unique_keys(recipients)
+        fields = await asyncio.to_thread(parse_fields, raw)
+        blobs = self.deps.blobs
+        blob_id = await blobs.put(None, raw) if blobs.writes_outside_transaction else None
+
+        async def work(conn: AsyncConnection) -> DeliveryResult:
+            stored = blob_id or await blobs.put(conn, raw)
+            return await self._store(conn, keys, stored, len(raw), fields)
+
+        result = await self.deps.committer.run(work)
+        self.deps.events.publish(*result.events)
+        return result
+
+    async def _store(
+        self, conn: AsyncConnection, keys: list[str], blob_id: str, size: int, fields: ParsedFields
+    ) -> DeliveryResult:
         delivered: list[str] = []
         unknown: list[str] = []
         ids: list[int] = []
         events: list[MailboxChanged] = []
-        async with self.deps.db.write() as conn:
-            blob_id: str | None = None
-            content_id = 0
-            for key in keys:
-                inbox = await self._inbox_for(conn, key)
-                if inbox is None:
-                    unknown.append(key)
-                    continue
-                if blob_id is None:
-                    blob_id = await self.deps.blobs.put(conn, raw)
-                    content_id = await message_repo.find_or_insert_content(
-                        conn, blob_id, len(raw), fields
-                    )
-                ids.append(
-                    await message_repo.insert_message(
-                        conn, folder_id=inbox[1], content_id=content_id
-                    )
-                )
-                delivered.append(key)
-                events.append(MailboxChanged(inbox[0], inbox[1], "new"))
-        self.deps.events.publish(*events)
-        return DeliveryResult(tuple(delivered), tuple(unknown), tuple(ids))
+        content_id: int | None = None
+        for key in keys:
+            inbox = await self._inbox_for(conn, key)
+            if inbox is None:
+                unknown.append(key)
+                continue
+            if content_id is None:
+                content_id = await message_repo.find_or_insert_content(conn, blob_id, size, fields)
+            ids.append(
+                await message_repo.insert_message(conn, folder_id=inbox[1], content_id=content_id)
+            )
+            delivered.append(key)
+            events.append(MailboxChanged(inbox[0], inbox[1], "new"))
+        return DeliveryResult(tuple(delivered), tuple(unknown), tuple(ids), tuple(events))
 
     async def _inbox_for(self, conn: AsyncConnection, key: str) -> tuple[int, int] | None:
         mailbox = await mailbox_repo.find_mailbox_by_address(conn, key)

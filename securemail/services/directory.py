@@ -109,6 +109,8 @@ class DirectoryService:
         addr = parse_address(address)
         if admin:
             _require_service_admin(ctx)
+        async with self.deps.db.read() as conn:  # refuse before the costly hash
+            _require_admin(ctx, await self._org_for_address(conn, addr.domain))
         generated = None
         if password is None:
             generated = password = generate_password()
@@ -197,13 +199,20 @@ class DirectoryService:
             return ctx.org_id
         raise PermissionDenied("only administrators may list the directory")
 
+    async def _require_user_admin(
+        self, conn: AsyncConnection, ctx: AccessContext, key: str
+    ) -> User:
+        """The user at `key` if the caller administers their organisation."""
+        user = await dir_repo.find_user_by_address(conn, key)
+        if user is None or user.org_id is None:
+            raise NotFound(f"no user {key}")
+        _require_admin(ctx, user.org_id)
+        return user
+
     async def set_user_disabled(self, ctx: AccessContext, address: str, disabled: bool) -> User:
         key = parse_address(address).key
         async with self.deps.db.write() as conn:
-            user = await dir_repo.find_user_by_address(conn, key)
-            if user is None or user.org_id is None:
-                raise NotFound(f"no user {key}")
-            _require_admin(ctx, user.org_id)
+            user = await self._require_user_admin(conn, ctx, key)
             if user.id == ctx.user_id:
                 raise InvalidInput("you cannot disable your own account")
             await dir_repo.update_user(conn, user.id, disabled=disabled)
@@ -216,16 +225,15 @@ class DirectoryService:
     ) -> str | None:
         """Set a new password (generated when None, and then forced to change at next login)."""
         key = parse_address(address).key
+        async with self.deps.db.read() as conn:  # refuse before the costly hash
+            await self._require_user_admin(conn, ctx, key)
         generated = None
         if password is None:
             generated = password = generate_password()
         self._check_password(password)
         password_hash = await asyncio.to_thread(self.deps.hasher.hash, password)
         async with self.deps.db.write() as conn:
-            user = await dir_repo.find_user_by_address(conn, key)
-            if user is None or user.org_id is None:
-                raise NotFound(f"no user {key}")
-            _require_admin(ctx, user.org_id)
+            user = await self._require_user_admin(conn, ctx, key)
             await dir_repo.update_user(
                 conn,
                 user.id,

@@ -159,10 +159,14 @@ class MessageService:
         return new_ids
 
     async def move(self, ctx: AccessContext, message_ids: Sequence[int], to_folder_id: int) -> None:
-        """Move: within a mailbox needs WRITE; out of a mailbox needs DELETE there, WRITE here."""
+        """Move: within a mailbox needs WRITE; out of a mailbox needs DELETE there, WRITE here;
+        into a Trash needs DELETE as well (filing into Trash is deleting: evidence is kept
+        safe from members who may only file)."""
         changed: set[tuple[int, int]] = set()
         async with self.deps.db.write() as conn:
             target_mailbox, target = await require_folder(conn, ctx, to_folder_id, Right.WRITE)
+            if target.special_use is SpecialUse.TRASH:
+                await require_mailbox(conn, ctx, target_mailbox.id, Right.WRITE | Right.DELETE)
             for message_id in message_ids:
                 summary, source = await self._locate(conn, ctx, message_id, Right.READ)
                 if summary.folder_id == to_folder_id:
@@ -224,13 +228,18 @@ class MessageService:
         return [s.uid for s in gone]
 
     async def empty_trash(self, ctx: AccessContext, mailbox_id: int) -> int:
-        async with self.deps.db.read() as conn:
-            await require_mailbox(conn, ctx, mailbox_id, Right.DELETE)
+        """Remove for good everything in the mailbox's Trash, in one transaction."""
+        async with self.deps.db.write() as conn:
+            mailbox = await require_mailbox(conn, ctx, mailbox_id, Right.DELETE)
             trash = await mailbox_repo.find_special_folder(conn, mailbox_id, SpecialUse.TRASH)
             assert trash is not None
-            ids = await message_repo.folder_message_ids(conn, trash.id)
-        await self.delete(ctx, ids)
-        return len(ids)
+            gone = await message_repo.folder_summaries(conn, trash.id, ctx.user_id)
+            for summary in gone:
+                await message_repo.delete_message(conn, summary.id)
+                await audit_group(conn, ctx, mailbox, "message.expunge", _describe(summary))
+        if gone:
+            self.deps.events.publish(MailboxChanged(mailbox_id, trash.id, "expunge"))
+        return len(gone)
 
     async def append(
         self,

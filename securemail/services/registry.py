@@ -10,6 +10,7 @@ from securemail.services.directory import DirectoryService
 from securemail.services.mailboxes import MailboxService
 from securemail.services.messages import MessageService
 from securemail.services.sharing import SharingService
+from securemail.services.submission import SubmissionService
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     messages: MessageService
     delivery: DeliveryService
     audit: AuditService
+    submission: SubmissionService
 
     @classmethod
     def build(cls, deps: Deps) -> "Services":
@@ -34,4 +36,5 @@ class Services:
             messages=MessageService(deps),
             delivery=DeliveryService(deps),
             audit=AuditService(deps),
+            submission=SubmissionService(deps),
         )

@@ -21,7 +21,11 @@ def blob_id_for(data: bytes) -> str:
 
 
 class BlobStore(Protocol):
-    async def put(self, conn: AsyncConnection, data: bytes) -> str:
+    # True: put() makes the blob durable on its own (files, fsynced), so callers may write it
+    # before their transaction; False: it lives in the caller's transaction.
+    writes_outside_transaction: bool
+
+    async def put(self, conn: AsyncConnection | None, data: bytes) -> str:
         """Store durably (before the caller's commit) and return the blob id."""
 
     async def get(self, conn: AsyncConnection, blob_id: str) -> bytes:
@@ -32,6 +36,8 @@ class BlobStore(Protocol):
 
 class FilesystemBlobStore:
     """Files under root/ab/cd/<sha256>, written to a temp file, fsynced, renamed, dir fsynced."""
+
+    writes_outside_transaction = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -62,7 +68,7 @@ class FilesystemBlobStore:
         finally:
             os.close(dir_fd)
 
-    async def put(self, conn: AsyncConnection, data: bytes) -> str:
+    async def put(self, conn: AsyncConnection | None, data: bytes) -> str:
         blob_id = blob_id_for(data)
         await asyncio.to_thread(self._write, blob_id, data)
         return blob_id
@@ -80,9 +86,13 @@ class FilesystemBlobStore:
 class DatabaseBlobStore:
     """Blobs as rows in the same database, committed in the caller's transaction."""
 
-    async def put(self, conn: AsyncConnection, data: bytes) -> str:
+    writes_outside_transaction = False
+
+    async def put(self, conn: AsyncConnection | None, data: bytes) -> str:
         blob_id = blob_id_for(data)
         values = {"id": blob_id, "data": data}
+        if conn is None:
+            raise TypeError("the database blob store writes in the caller's transaction")
         await conn.execute(insert_ignore(conn, blob_data, values))
         return blob_id
 

@@ -180,3 +180,59 @@ audit_head = Table(
     Column("last_id", BigInteger, nullable=False),
     Column("last_hash", String(64), nullable=False),
 )
+
+# The outbound queue: one row per remote recipient of a submitted message. Rows of one submission
+# share `message_key` (and the blob), so a worker can hand them to one SMTP transaction.
+# status: queued -> sent | bouncing -> bounced ("bouncing": failed, DSN not yet delivered).
+outbound_queue = Table(
+    "outbound_queue",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("message_key", String(32), nullable=False, index=True),
+    Column("org_id", ID, ForeignKey("organisations.id"), nullable=True, index=True),
+    Column("sender", String(254), nullable=False),  # "" is the null reverse-path
+    Column("recipient", String(254), nullable=False),
+    Column("blob_id", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=True),  # None: created_at + [relay] max_lifetime_seconds
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_until", TS, nullable=True),
+    Column("last_attempt_at", TS, nullable=True),
+    Column("last_code", Integer, nullable=True),
+    Column("last_status", String(12), nullable=False),  # RFC 3463 enhanced code, "" if none
+    Column("last_reply", Text, nullable=False),
+    Column("remote_host", String(255), nullable=False),
+    Column("last_tls", String(20), nullable=False),  # "TLSv1.3", or "" when sent in clear
+    Column("created_at", TS, nullable=False),
+    Column("finished_at", TS, nullable=True),
+    Index("ix_outbound_queue_due", "status", "next_attempt_at"),
+)
+
+# Recipient domains to which an organisation sends only over verified TLS.
+tls_required_domains = Table(
+    "tls_required_domains",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("organisations.id"), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("org_id", "domain", name="uq_tls_required_domains_org_domain"),
+)
+
+# DKIM signing keys per mail domain; the newest active row signs, older rows stay for the record.
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, ForeignKey("organisations.id"), nullable=False, index=True),
+    Column("domain", String(255), nullable=False),
+    Column("selector", String(63), nullable=False),
+    Column("private_key", Text, nullable=False),  # PEM, PKCS#1
+    Column("public_key", Text, nullable=False),  # base64 SubjectPublicKeyInfo, as in p=
+    Column("active", Boolean, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("domain", "selector", name="uq_dkim_keys_domain_selector"),
+)

@@ -96,11 +96,17 @@ async def head(conn: AsyncConnection) -> tuple[int, str]:
     return int(row.last_id), str(row.last_hash)
 
 
-async def iterate(conn: AsyncConnection, batch: int = 1000) -> AsyncIterator[AuditEntry]:
-    """Every entry in id order, fetched in batches."""
+async def iterate(
+    conn: AsyncConnection, up_to: int, batch: int = 1000
+) -> AsyncIterator[AuditEntry]:
+    """Entries 1..up_to in id order, fetched in batches (memory stays flat)."""
     last = 0
     while True:
-        query = select(audit_log).where(audit_log.c.id > last).order_by(audit_log.c.id)
+        query = (
+            select(audit_log)
+            .where(audit_log.c.id > last, audit_log.c.id <= up_to)
+            .order_by(audit_log.c.id)
+        )
         rows = (await conn.execute(query.limit(batch))).all()
         if not rows:
             return

@@ -24,6 +24,21 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def upsert(
+    conn: AsyncConnection,
+    table: Table,
+    values: dict[str, Any],
+    keys: list[str],
+    update: list[str],
+) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET the `update` columns."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: stmt.excluded[c] for c in update}
+    )
+
+
 def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
     if conn.dialect.name == "postgresql":

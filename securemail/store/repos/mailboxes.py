@@ -4,12 +4,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import STANDARD_FOLDERS, Folder, Grant, Mailbox, SpecialUse
 from securemail.core.rights import MailboxFacts, MailboxKind, Right, rights_from_bits
-from securemail.store.repos.common import now
+from securemail.store.repos.common import now, upsert
 from securemail.store.schema import folders, grants, mailboxes, messages, seen, users
 
 
@@ -133,19 +133,23 @@ async def granted_rights(conn: AsyncConnection, mailbox_id: int, user_id: int) -
 async def set_grant(
     conn: AsyncConnection, mailbox_id: int, user_id: int, rights: Right, by: str
 ) -> None:
-    """Store `rights` for the pair; no rights deletes the row."""
+    """Store `rights` for the pair (one upsert, safe under concurrency); none deletes it."""
     where = and_(grants.c.mailbox_id == mailbox_id, grants.c.user_id == user_id)
-    await conn.execute(delete(grants).where(where))
-    if rights:
-        await conn.execute(
-            insert(grants).values(
-                mailbox_id=mailbox_id,
-                user_id=user_id,
-                rights=rights.value,
-                granted_by=by,
-                updated_at=now(),
-            )
+    if not rights:
+        await conn.execute(delete(grants).where(where))
+        return
+    values = {
+        "mailbox_id": mailbox_id,
+        "user_id": user_id,
+        "rights": rights.value,
+        "granted_by": by,
+        "updated_at": now(),
+    }
+    await conn.execute(
+        upsert(
+            conn, grants, values, ["mailbox_id", "user_id"], ["rights", "granted_by", "updated_at"]
         )
+    )
 
 
 async def list_grants(conn: AsyncConnection, mailbox_id: int) -> list[Grant]:
@@ -161,6 +165,14 @@ async def list_grants(conn: AsyncConnection, mailbox_id: int) -> list[Grant]:
 
 
 # --- folders ----------------------------------------------------------------------------
+
+
+# INBOX, Sent, Drafts, Trash first, in that order; then the user's folders by name.
+_FOLDER_ORDER = case(
+    {special.value: i for i, (_name, special) in enumerate(STANDARD_FOLDERS)},
+    value=folders.c.special_use,
+    else_=len(STANDARD_FOLDERS),
+)
 
 
 def _folder(row: Any, total: int = 0, unseen: int = 0) -> Folder:
@@ -242,7 +254,7 @@ async def list_folders(conn: AsyncConnection, mailbox_id: int, user_id: int) -> 
         select(folders, counts.c.total, counts.c.unseen)
         .outerjoin(counts, counts.c.folder_id == folders.c.id)
         .where(folders.c.mailbox_id == mailbox_id)
-        .order_by(folders.c.special_use.is_(None), folders.c.name)
+        .order_by(_FOLDER_ORDER, folders.c.name)
     )
     rows = (await conn.execute(query)).all()
     return [_folder(r, r.total or 0, r.unseen or 0) for r in rows]

@@ -28,23 +28,28 @@ async def find_or_insert_content(
     found = await conn.scalar(select(contents.c.id).where(contents.c.blob_id == blob_id))
     if found is not None:
         return int(found)
-    result = await conn.execute(
-        insert(contents).values(
-            blob_id=blob_id,
-            size=size,
-            from_addr=fields.from_addr,
-            to_addrs=fields.to_addrs,
-            cc_addrs=fields.cc_addrs,
-            subject=fields.subject,
-            date=fields.date,
-            message_id=fields.message_id,
-            in_reply_to=fields.in_reply_to,
-            references=fields.references,
-            has_attachments=fields.has_attachments,
-            created_at=now(),
-        )
-    )
-    content_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    values = {
+        "blob_id": blob_id,
+        "size": size,
+        "from_addr": fields.from_addr,
+        "to_addrs": fields.to_addrs,
+        "cc_addrs": fields.cc_addrs,
+        "subject": fields.subject,
+        "date": fields.date,
+        "message_id": fields.message_id,
+        "in_reply_to": fields.in_reply_to,
+        "references": fields.references,
+        "has_attachments": fields.has_attachments,
+        "created_at": now(),
+    }
+    # Another process may insert the same content at the same moment: the loser reads the
+    # winner's row instead of failing on the unique blob_id.
+    stmt = insert_ignore(conn, contents, values).returning(contents.c.id)
+    new_id = (await conn.execute(stmt)).scalar_one_or_none()
+    if new_id is None:
+        query = select(contents.c.id).where(contents.c.blob_id == blob_id)
+        return int((await conn.execute(query)).scalar_one())
+    content_id = int(new_id)
     await _index(conn, content_id, fields)
     return content_id
 
@@ -269,9 +274,11 @@ async def delete_message(conn: AsyncConnection, message_id: int) -> None:
     await conn.execute(delete(messages).where(messages.c.id == message_id))
 
 
-async def folder_message_ids(conn: AsyncConnection, folder_id: int) -> list[int]:
-    query = select(messages.c.id).where(messages.c.folder_id == folder_id)
-    return [int(r[0]) for r in await conn.execute(query)]
+async def folder_summaries(
+    conn: AsyncConnection, folder_id: int, user_id: int
+) -> list[MessageSummary]:
+    query = summary_query(user_id).where(messages.c.folder_id == folder_id)
+    return [to_summary(r) for r in await conn.execute(query)]
 
 
 async def deleted_in_folder(

@@ -1,0 +1,1 @@
+"""SMTP sessions: inbound MX and authenticated submission, over the wire/smtp codec."""
