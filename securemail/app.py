@@ -28,6 +28,7 @@ from securemail.store.blobs import BlobStore, DatabaseBlobStore, FilesystemBlobS
 from securemail.store.db import Database
 from securemail.store.migrate import upgrade
 from securemail.web.app import create_app
+from securemail.workers.outbound import OutboundWorker
 
 log = logging.getLogger("securemail")
 
@@ -120,6 +121,9 @@ class Server:
     _listeners: list[Listener] = field(default_factory=list)
     _web: uvicorn.Server | None = None
     _web_task: asyncio.Task[None] | None = None
+    outbound: OutboundWorker | None = field(default=None, init=False)
+    _outbound_stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _outbound_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         self.runtime = build(self.settings)
@@ -129,7 +133,10 @@ class Server:
         if self.resolver is None:
             self.resolver = make_resolver(self.settings)
         checker = make_checker(self.settings, self.resolver)
-        for listener, port in smtp_listeners(services, self.settings, tls, checker):
+        self.outbound = OutboundWorker(services, self.resolver, self.settings, queue=services.queue)
+        self._outbound_task = asyncio.create_task(self.outbound.run(self._outbound_stop))
+        wake = self.outbound.wake.set
+        for listener, port in smtp_listeners(services, self.settings, tls, checker, wake):
             self.ports[listener.name] = await listener.start(self.settings.smtp.bind, port)
             self._listeners.append(listener)
         await self._start_web()
@@ -167,6 +174,10 @@ class Server:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let sessions finish (up to `grace` seconds), close the store."""
         await asyncio.gather(*(listener.stop(grace) for listener in self._listeners))
+        self._outbound_stop.set()
+        if self._outbound_task is not None:  # a cancelled delivery is retried after its lease
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._outbound_task, grace)
         if self._web is not None and self._web_task is not None:
             self._web.should_exit = True
             with contextlib.suppress(Exception):

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config or os.environ.get("SECUREMAIL_CONFIG"))
-        setup_logging()
+        setup_logging("INFO" if args.command == "serve" else "WARNING")
         result: int = asyncio.run(args.handler(settings, args))
         return result
     except BAD_INPUT as exc:

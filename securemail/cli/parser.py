@@ -5,6 +5,7 @@ from typing import Any, NoReturn
 
 from securemail import __version__
 from securemail.cli import handlers as h
+from securemail.cli import outbound as o
 
 EXIT_BAD_INPUT = 2
 
@@ -105,24 +106,24 @@ def _operations(sub: Any) -> None:
 
 def _outbound(sub: Any) -> None:
     dkim = _group(sub, "dkim", "DKIM signing keys of the mail domains")
-    p = _verb(dkim, "generate", h.dkim_generate, "create or rotate a domain's DKIM key")
+    p = _verb(dkim, "generate", o.dkim_generate, "create or rotate a domain's DKIM key")
     p.add_argument("domain", metavar="DOMAIN")
     p.add_argument("--selector", help="DKIM selector (default: [relay] dkim_selector-YYYYMMDD)")
     _json(p)
-    p = _verb(dkim, "list", h.dkim_list, "list DKIM keys and their DNS record names")
+    p = _verb(dkim, "list", o.dkim_list, "list DKIM keys and their DNS record names")
     p.add_argument("--org", help="only this organisation")
     _json(p)
     policy = _group(sub, "policy", "outbound mail policy of an organisation")
     tls = _group(policy, "tls-required", "recipient domains reached only over verified TLS")
-    for verb, handler in (("add", h.policy_tls_add), ("remove", h.policy_tls_remove)):
+    for verb, handler in (("add", o.policy_tls_add), ("remove", o.policy_tls_remove)):
         p = _verb(tls, verb, handler, f"{verb} a TLS-required recipient domain")
         p.add_argument("org", metavar="ORG", help="organisation name")
         p.add_argument("domain", metavar="DOMAIN")
-    p = _verb(tls, "list", h.policy_tls_list, "list an organisation's TLS-required domains")
+    p = _verb(tls, "list", o.policy_tls_list, "list an organisation's TLS-required domains")
     p.add_argument("org", metavar="ORG", help="organisation name")
     _json(p)
     queue = _group(sub, "queue", "the outbound mail queue")
-    p = _verb(queue, "list", h.queue_list, "list queued (or, with --status, other) messages")
+    p = _verb(queue, "list", o.queue_list, "list queued (or, with --status, other) messages")
     p.add_argument(
         "--status",
         default="queued,bouncing",

@@ -1,17 +1,23 @@
 """Authentication: argon2id verification off the event loop, lockout, audit of every attempt."""
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.addresses import parse_address
 from securemail.core.context import AccessContext
 from securemail.core.errors import AuthenticationFailed, InvalidInput, NotFound
-from securemail.core.rights import Role
-from securemail.services.base import Deps, audit
+from securemail.core.model import Mailbox
+from securemail.core.rights import MailboxKind, Right, Role
+from securemail.services.base import Deps, audit, rights_on
 from securemail.store.repos import directory as dir_repo
+from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos.common import as_utc
 
 FAILED = "authentication failed"  # the one message for every failure: no user enumeration
+GROUP_LOGIN_SEPARATOR = "#"  # user@org#group@org opens the group mailbox as the account
 
 
 class AuthService:
@@ -77,6 +83,42 @@ class AuthService:
             ctx = AccessContext(user.id, user.org_id, user.role, user.address, channel, remote)
             await audit(conn, ctx, "login", target=user.address)
         return ctx
+
+    async def authenticate_mail_client(
+        self, login: str, password: str, *, channel: str, remote: str = ""
+    ) -> tuple[AccessContext, Mailbox]:
+        """Log a mail client in with the user's own password; returns the mailbox it opens.
+
+        `login` is the user's address (their personal mailbox) or `user#group` such as
+        `alice@polres.co.uk#GM.ZeroTolerance@polres.co.uk` (the group mailbox as the account,
+        for clients that ignore IMAP namespaces and for POP3). A group mailbox the user may
+        not read fails exactly like a wrong password: nothing tells that it exists.
+        """
+        user_part, sep, group_part = login.partition(GROUP_LOGIN_SEPARATOR)
+        ctx = await self.authenticate(user_part, password, channel=channel, remote=remote)
+        async with self.deps.db.read() as conn:
+            if not sep:
+                mailbox = await mailbox_repo.find_personal_mailbox(conn, ctx.user_id)
+            else:
+                mailbox = await self._readable_group(conn, ctx, group_part)
+            if mailbox is None:
+                raise AuthenticationFailed(FAILED)
+            rights = await rights_on(conn, ctx, mailbox)
+        if Right.READ not in rights:
+            raise AuthenticationFailed(FAILED)
+        return ctx, dataclasses.replace(mailbox, rights=rights)
+
+    async def _readable_group(
+        self, conn: AsyncConnection, ctx: AccessContext, address: str
+    ) -> Mailbox | None:
+        try:
+            key = parse_address(address).key
+        except InvalidInput:
+            return None
+        mailbox = await mailbox_repo.find_mailbox_by_address(conn, key)
+        if mailbox is None or mailbox.kind is not MailboxKind.GROUP:
+            return None
+        return mailbox
 
     async def context_for(self, user_id: int, *, channel: str, remote: str = "") -> AccessContext:
         """Rebuild a context for a live session (web cookie): fails once the user is disabled."""

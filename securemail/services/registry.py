@@ -9,6 +9,8 @@ from securemail.services.delivery import DeliveryService
 from securemail.services.directory import DirectoryService
 from securemail.services.mailboxes import MailboxService
 from securemail.services.messages import MessageService
+from securemail.services.policy import PolicyService
+from securemail.services.queue import QueueService
 from securemail.services.sharing import SharingService
 from securemail.services.submission import SubmissionService
 
@@ -24,6 +26,8 @@ class Services:
     delivery: DeliveryService
     audit: AuditService
     submission: SubmissionService
+    queue: QueueService
+    policy: PolicyService
 
     @classmethod
     def build(cls, deps: Deps) -> "Services":
@@ -37,4 +41,6 @@ class Services:
             delivery=DeliveryService(deps),
             audit=AuditService(deps),
             submission=SubmissionService(deps),
+            queue=QueueService(deps),
+            policy=PolicyService(deps),
         )

@@ -62,6 +62,7 @@ users = Table(
     Column("locked_until", TS, nullable=True),
     Column("last_login_at", TS, nullable=True),
     Column("created_at", TS, nullable=False),
+    Column("totp_secret", Text, nullable=True),  # a second factor is enrolled when set
 )
 
 mailboxes = Table(
@@ -235,4 +236,36 @@ dkim_keys = Table(
     Column("active", Boolean, nullable=False),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("domain", "selector", name="uq_dkim_keys_domain_selector"),
+)
+
+# POP3: a member without the Delete right who DELEs a group-mailbox message only hides it from
+# their own POP3 view (a "delete after download" client cannot empty the team's mailbox).
+pop3_hidden = Table(
+    "pop3_hidden",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("hidden_at", TS, nullable=False),
+)
+
+# IMAP LSUB/LIST (SUBSCRIBED): per user, per mailbox, folder names (may name absent folders).
+imap_subscriptions = Table(
+    "imap_subscriptions",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("mailbox_id", ID, ForeignKey("mailboxes.id"), primary_key=True),
+    Column("name", String(400), primary_key=True),
+)
+
+# App passwords for mail clients: high-entropy secrets checked with a keyed hash, per protocol.
+app_passwords = Table(
+    "app_passwords",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("label", String(100), nullable=False),
+    Column("protocols", String(40), nullable=False),  # comma list: imap,pop3,smtp
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("last_used_at", TS, nullable=True),
 )

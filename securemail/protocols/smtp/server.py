@@ -1,6 +1,7 @@
 """The SMTP listeners of `securemail serve`: MX, submission (STARTTLS) and submissions (TLS)."""
 
 import ssl
+from collections.abc import Callable
 
 from securemail.config import Settings
 from securemail.net.conn import Connection
@@ -35,9 +36,10 @@ def smtp_listener(
     max_per_ip: int,
     implicit_tls: ssl.SSLContext | None = None,
     checker: MessageChecker | None = None,
+    on_queued: Callable[[], None] | None = None,
 ) -> Listener:
     async def handle(conn: Connection) -> None:
-        await Session(conn, services, config, checker).run()
+        await Session(conn, services, config, checker, on_queued).run()
 
     return Listener(
         name,
@@ -53,14 +55,24 @@ def smtp_listeners(
     settings: Settings,
     tls: ssl.SSLContext,
     checker: MessageChecker | None,
+    on_queued: Callable[[], None] | None = None,
 ) -> list[tuple[Listener, int]]:
     """(listener, port) for MX, submission and submissions, as configured."""
     cap = settings.smtp.max_connections_per_ip
     mx = smtp_listener(
-        "smtp", services, _config(settings, "mx", tls), max_per_ip=cap, checker=checker
+        "smtp",
+        services,
+        _config(settings, "mx", tls),
+        max_per_ip=cap,
+        checker=checker,
+        on_queued=on_queued,
     )
     sub = smtp_listener(
-        "submission", services, _config(settings, "submission", tls), max_per_ip=cap
+        "submission",
+        services,
+        _config(settings, "submission", tls),
+        max_per_ip=cap,
+        on_queued=on_queued,
     )
     subs = smtp_listener(
         "submissions",
@@ -68,6 +80,7 @@ def smtp_listeners(
         _config(settings, "submission", None),
         max_per_ip=cap,
         implicit_tls=tls,
+        on_queued=on_queued,
     )
     smtp = settings.smtp
     return [(mx, smtp.port), (sub, smtp.submission_port), (subs, smtp.submissions_port)]

@@ -75,8 +75,10 @@ class Session:
         services: Services,
         config: SmtpConfig,
         checker: MessageChecker | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.channel = channel
+        self.on_queued = on_queued  # wakes the outbound worker when mail was queued
         self.services = services
         self.config = config
         self.checker = checker

@@ -151,6 +151,8 @@ async def _accept(s: Session, mail_from: str, recipients: list[str], raw: bytes)
         sent = await s.services.submission.submit(
             s.ctx, mail_from, recipients, _received(s, recipients) + raw
         )
+        if sent.queued and s.on_queued is not None:
+            s.on_queued()
         return replies.reply(250, "2.0.0", f"queued as {sent.sent_copy_id}")
     if s.checker is not None:
         verdict = await s.checker(raw, s.channel.peer_ip, s.helo or "", mail_from)
