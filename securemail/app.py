@@ -19,6 +19,7 @@ from securemail.net.listener import Listener
 from securemail.net.tls import ensure_self_signed, server_context
 from securemail.protocols.smtp.server import smtp_listeners
 from securemail.protocols.smtp.session import AuthVerdict, MessageChecker
+from securemail.security.app_passwords import load_or_create_key
 from securemail.security.passwords import PasswordHasher
 from securemail.services.base import Deps
 from securemail.services.commit import GroupCommitter
@@ -82,7 +83,11 @@ def build(settings: Settings) -> Runtime:
     )
     auth = settings.auth
     hasher = PasswordHasher(auth.argon2_time_cost, auth.argon2_memory_kib, auth.argon2_parallelism)
+    key_file = settings.auth.app_password_key_file or str(
+        settings.data_path / "secrets" / "app-password.key"
+    )
     deps = Deps(
+        app_password_key=load_or_create_key(Path(key_file)),
         db=db,
         blobs=make_blob_store(settings),
         events=EventBus(),

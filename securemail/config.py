@@ -86,8 +86,14 @@ class Pop3Settings:
 @dataclass(frozen=True)
 class ImapSettings:
     bind: str = "127.0.0.1"
-    port: int = 5143
-    tls_port: int = 5993
+    port: int = 5143  # STARTTLS; standard 143
+    tls_port: int = 5993  # implicit TLS; standard 993
+    max_line_length: int = 64 * 1024  # one command line, literals excluded
+    max_literal_bytes: int = 25 * 1024 * 1024  # APPEND; also capped by [limits]
+    max_errors: int = 10  # BAD replies before the server says BYE
+    max_connections_per_ip: int = 20
+    idle_timeout_seconds: int = 1800  # RFC 9051 5.4: at least 30 minutes, IDLE included
+    allow_plain_auth: bool = False  # LOGIN/AUTHENTICATE without TLS; for loopback tests only
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ class AuthSettings:
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     min_password_length: int = 12
+    app_password_key_file: str = ""  # empty: <data_dir>/secrets/app-password.key
 
 
 @dataclass(frozen=True)

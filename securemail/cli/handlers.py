@@ -140,6 +140,16 @@ async def user_enable(settings: Settings, args: argparse.Namespace) -> int:
     return await _set_disabled(settings, args.address, False)
 
 
+async def user_app_password(settings: Settings, args: argparse.Namespace) -> int:
+    async with _runtime(settings) as rt:
+        secret = await rt.services.credentials.create_app_password(
+            CTX, args.address, args.label, args.protocols
+        )
+    print(f"app password for {args.address.strip().lower()} ({args.protocols}), shown once:")
+    print(secret)
+    return 0
+
+
 async def user_reset_password(settings: Settings, args: argparse.Namespace) -> int:
     password = _read_password() if args.password_stdin else None
     async with _runtime(settings) as rt:

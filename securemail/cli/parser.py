@@ -62,6 +62,10 @@ def _users(sub: Any) -> None:
     for verb, text in (("disable", "disable a user"), ("enable", "enable a user")):
         p = _verb(user, verb, h.user_disable if verb == "disable" else h.user_enable, text)
         p.add_argument("address")
+    p = _verb(user, "app-password", h.user_app_password, "create an app password for mail clients")
+    p.add_argument("address")
+    p.add_argument("--label", default="mail client", help="what the password is for")
+    p.add_argument("--protocols", default="imap,pop3,smtp", help="comma list of imap,pop3,smtp")
     p = _verb(user, "reset-password", h.user_reset_password, "set a new password")
     p.add_argument("address")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")

@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -11,7 +12,9 @@ from securemail.core.context import AccessContext
 from securemail.core.errors import AuthenticationFailed, InvalidInput, NotFound
 from securemail.core.model import Mailbox
 from securemail.core.rights import MailboxKind, Right, Role
+from securemail.security.app_passwords import PROTOCOLS, app_password_hash
 from securemail.services.base import Deps, audit, rights_on
+from securemail.store.repos import credentials as cred_repo
 from securemail.store.repos import directory as dir_repo
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos.common import as_utc
@@ -30,22 +33,32 @@ class AuthService:
         """An AccessContext for good credentials; AuthenticationFailed for anything else.
 
         Unknown address, wrong password, locked or disabled account all fail the same way
-        and cost the same argon2 verification.
+        and cost the same argon2 verification. Mail clients (channel imap, pop3 or smtp) may
+        use an app password for that protocol; a user with a second factor must.
         """
         try:
             key = parse_address(address).key
         except InvalidInput:
             key = ""
+        mail_client = channel in PROTOCOLS
+        secret_hash = app_password_hash(self.deps.app_password_key, password)
         async with self.deps.db.read() as conn:
             row = await dir_repo.login_row(conn, key) if key else None
+            app = await cred_repo.find_app_password(conn, secret_hash) if mail_client else None
+        locked_until = as_utc(row.locked_until) if row is not None else None
+        locked = locked_until is not None and locked_until > datetime.now(UTC)
+        usable = row is not None and not row.disabled and not locked
+        if row is not None and usable and _app_password_fits(app, row.id, channel):
+            assert app is not None
+            return await self._record_success(row.id, channel, remote, app.id)
         stored = row.password_hash if row is not None else None
         ok = await asyncio.to_thread(self.deps.hasher.verify, stored, password)
-        now = datetime.now(UTC)
-        locked_until = as_utc(row.locked_until) if row is not None else None
-        locked = locked_until is not None and locked_until > now
-        if row is None or row.disabled or locked or not ok:
+        if row is not None and row.totp_secret and mail_client:
+            ok = False  # with a second factor, mail clients log in with app passwords only
+        if not usable or not ok:
             await self._record_failure(key, channel, remote, counted=row is not None and not locked)
             raise AuthenticationFailed(FAILED)
+        assert row is not None
         return await self._record_success(row.id, channel, remote)
 
     async def _record_failure(self, key: str, channel: str, remote: str, *, counted: bool) -> None:
@@ -72,8 +85,12 @@ class AuthService:
                 conn, probe, "login.failed", target=key or "-", detail=detail, org_id=org_id
             )
 
-    async def _record_success(self, user_id: int, channel: str, remote: str) -> AccessContext:
+    async def _record_success(
+        self, user_id: int, channel: str, remote: str, app_password_id: int | None = None
+    ) -> AccessContext:
         async with self.deps.db.write() as conn:
+            if app_password_id is not None:
+                await cred_repo.touch_app_password(conn, app_password_id)
             user = await dir_repo.find_user(conn, user_id)
             if user is None:
                 raise AuthenticationFailed(FAILED)
@@ -81,7 +98,8 @@ class AuthService:
                 conn, user_id, success=True, failed_logins=0, locked_until=None
             )
             ctx = AccessContext(user.id, user.org_id, user.role, user.address, channel, remote)
-            await audit(conn, ctx, "login", target=user.address)
+            how = "app-password" if app_password_id is not None else "password"
+            await audit(conn, ctx, "login", target=user.address, detail=f"with={how}")
         return ctx
 
     async def authenticate_mail_client(
@@ -127,3 +145,8 @@ class AuthService:
         if user is None or user.disabled:
             raise NotFound("no such user")
         return AccessContext(user.id, user.org_id, user.role, user.address, channel, remote)
+
+
+def _app_password_fits(app: Any | None, user_id: int, channel: str) -> bool:
+    """The app password belongs to this user and is allowed for this protocol."""
+    return app is not None and app.user_id == user_id and channel in app.protocols.split(",")

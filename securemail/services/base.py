@@ -27,6 +27,7 @@ class Deps:
     hasher: PasswordHasher
     settings: Settings
     committer: GroupCommitter
+    app_password_key: bytes = b""  # HMAC key for app passwords, kept outside the database
 
 
 async def rights_on(conn: AsyncConnection, ctx: AccessContext, mailbox: Mailbox) -> Right:

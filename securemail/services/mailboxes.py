@@ -13,6 +13,7 @@ from securemail.core.model import FOLDER_SEPARATOR, Folder, Mailbox
 from securemail.core.rights import Right, effective_rights
 from securemail.services.base import Deps, audit_group, require_folder, require_mailbox
 from securemail.store.repos import mailboxes as mailbox_repo
+from securemail.store.repos import messages as message_repo
 
 
 def validate_folder_name(name: str, max_length: int) -> str:
@@ -145,6 +146,23 @@ class MailboxService:
             await mailbox_repo.delete_folder(conn, folder_id)
             await self._audit_group(conn, ctx, mailbox, "folder.delete", folder.name)
         self.deps.events.publish(MailboxChanged(mailbox.id, folder_id, "folders"))
+
+    async def list_subscriptions(self, ctx: AccessContext) -> list[tuple[int, str]]:
+        """(mailbox id, folder name) the caller subscribed to in IMAP, in mailboxes they read."""
+        readable = {m.id for m in await self.list_mailboxes(ctx)}
+        async with self.deps.db.read() as conn:
+            rows = await message_repo.list_subscriptions(conn, ctx.user_id)
+        return [(mailbox_id, name) for mailbox_id, name in rows if mailbox_id in readable]
+
+    async def set_subscription(
+        self, ctx: AccessContext, mailbox_id: int, name: str, subscribed: bool
+    ) -> None:
+        """IMAP SUBSCRIBE / UNSUBSCRIBE (RFC 3501 6.3.6): READ on the mailbox is enough."""
+        if not name or len(name) > self.deps.settings.limits.max_folder_name:
+            raise InvalidInput("bad folder name")
+        async with self.deps.db.write() as conn:
+            await require_mailbox(conn, ctx, mailbox_id)
+            await message_repo.set_subscription(conn, ctx.user_id, mailbox_id, name, subscribed)
 
     async def _audit_group(
         self, conn: AsyncConnection, ctx: AccessContext, mailbox: Mailbox, action: str, target: str

@@ -290,6 +290,38 @@ class MessageService:
         assert found is not None
         return found[0]
 
+    async def folder_view(
+        self, ctx: AccessContext, folder_id: int
+    ) -> tuple[Folder, list[MessageSummary]]:
+        """A folder and all its messages in UID order, with the caller's \\Seen (IMAP SELECT)."""
+        async with self.deps.db.read() as conn:
+            _mailbox, folder = await require_folder(conn, ctx, folder_id)
+            return folder, await message_repo.list_folder_by_uid(conn, folder_id, ctx.user_id)
+
+    async def search_ids(self, ctx: AccessContext, folder_id: int, query: SearchQuery) -> set[int]:
+        """Ids of every message in one folder matching `query` (IMAP SEARCH), unpaged."""
+        limits = self.deps.settings.limits
+        if len(query.terms()) > limits.max_search_terms:
+            raise InvalidInput(f"at most {limits.max_search_terms} search words")
+        async with self.deps.db.read() as conn:
+            await require_folder(conn, ctx, folder_id)
+            total = await message_repo.count_in_folder(conn, folder_id)
+            found = await search_repo.search(conn, [folder_id], ctx.user_id, query, total + 1)
+        return {s.id for s in found}
+
+    async def expunge_uids(self, ctx: AccessContext, folder_id: int, uids: set[int]) -> list[int]:
+        """Remove the \\Deleted messages among `uids` (UID EXPUNGE, RFC 4315). Needs DELETE."""
+        async with self.deps.db.write() as conn:
+            mailbox, folder = await require_folder(conn, ctx, folder_id, Right.DELETE)
+            flagged = await message_repo.deleted_in_folder(conn, folder_id, ctx.user_id)
+            gone = [s for s in flagged if s.uid in uids]
+            for summary in gone:
+                await message_repo.delete_message(conn, summary.id)
+                await audit_group(conn, ctx, mailbox, "message.expunge", _describe(summary))
+        if gone:
+            self.deps.events.publish(MailboxChanged(mailbox.id, folder.id, "expunge"))
+        return [s.uid for s in gone]
+
 
 def _describe(summary: MessageSummary) -> str:
     return f"id={summary.id} uid={summary.uid} msgid={summary.message_id[:200]}"

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from securemail.services.audit import AuditService
 from securemail.services.auth import AuthService
 from securemail.services.base import Deps
+from securemail.services.credentials import CredentialService
 from securemail.services.delivery import DeliveryService
 from securemail.services.directory import DirectoryService
 from securemail.services.mailboxes import MailboxService
@@ -28,6 +29,7 @@ class Services:
     submission: SubmissionService
     queue: QueueService
     policy: PolicyService
+    credentials: CredentialService
 
     @classmethod
     def build(cls, deps: Deps) -> "Services":
@@ -43,4 +45,5 @@ class Services:
             submission=SubmissionService(deps),
             queue=QueueService(deps),
             policy=PolicyService(deps),
+            credentials=CredentialService(deps),
         )

@@ -76,7 +76,7 @@ class SubmissionService:
         if len(raw) > limit:
             raise QuotaExceeded(f"message larger than {limit} bytes")
         await self._check_header_senders(ctx, raw)
-        raw = self._prepare(raw, sender)
+        raw = self._prepare(ctx, raw, sender)
         rcpts = [parse_address(r) for r in recipients]
         if not rcpts:
             raise InvalidInput("no recipients")
@@ -100,10 +100,13 @@ class SubmissionService:
         for address in {*from_addrs, *headers.header_addresses(raw, "Sender")}:
             await self.require_sender(ctx, address)
 
-    def _prepare(self, raw: bytes, sender: Mailbox) -> bytes:
+    def _prepare(self, ctx: AccessContext, raw: bytes, sender: Mailbox) -> bytes:
         """Drop Bcc and any forged sent-by field; add Message-ID and Date when missing
-        (RFC 6409 section 8)."""
+        (RFC 6409 section 8). Who sent as a group is kept in the store; it goes out in a
+        header only where [smtp] expose_sent_by says so."""
         raw = headers.remove_fields(raw, STRIPPED_FIELDS)
+        if sender.kind is MailboxKind.GROUP and self.deps.settings.smtp.expose_sent_by:
+            raw = headers.add_field(raw, SENT_BY_HEADER, ctx.address)
         domain = sender.address.rpartition("@")[2]
         if not headers.has_field(raw, "Message-ID"):
             raw = headers.add_field(raw, "Message-ID", headers.new_message_id(domain))

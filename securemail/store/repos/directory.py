@@ -125,6 +125,7 @@ async def login_row(conn: AsyncConnection, address: str) -> Any | None:
         users.c.disabled,
         users.c.failed_logins,
         users.c.locked_until,
+        users.c.totp_secret,
     ).where(users.c.address == address)
     return (await conn.execute(query)).first()
 

@@ -1,0 +1,1 @@
+"""The IMAP server: sessions that turn IMAP commands into service calls."""

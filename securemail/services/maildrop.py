@@ -1,0 +1,134 @@
+"""POP3 use cases: the maildrop snapshot, retrieval, and what DELE does at QUIT, by rights."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from securemail.core.context import AccessContext
+from securemail.core.errors import NotFound
+from securemail.core.events import MailboxChanged
+from securemail.core.model import Folder, Mailbox, MessageSummary, SpecialUse
+from securemail.core.rights import Right
+from securemail.services.base import Deps, audit_group, require_mailbox
+from securemail.store.repos import mailboxes as mailbox_repo
+from securemail.store.repos import messages as message_repo
+from securemail.store.repos import pop3 as pop3_repo
+
+GONE = "message was removed by another session"
+
+
+@dataclass(frozen=True, slots=True)
+class DropMessage:
+    """One message of the snapshot: its id, size in octets and POP3 unique id."""
+
+    id: int
+    size: int
+    unique_id: str  # "<uidvalidity>.<uid>" of the Inbox: stable while the message stays there
+
+
+@dataclass(frozen=True, slots=True)
+class Maildrop:
+    """The Inbox as it was at login (RFC 1939 section 4), minus what the user has hidden."""
+
+    mailbox_id: int
+    folder_id: int
+    messages: tuple[DropMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What QUIT did: messages moved to the mailbox's Trash, or hidden for this user only."""
+
+    moved: int
+    hidden: int
+
+
+class MaildropService:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def _inbox(self, conn: AsyncConnection, mailbox_id: int) -> Folder:
+        inbox = await mailbox_repo.find_special_folder(conn, mailbox_id, SpecialUse.INBOX)
+        if inbox is None:
+            raise NotFound("no such mailbox")
+        return inbox
+
+    async def open(self, ctx: AccessContext, mailbox_id: int) -> Maildrop:
+        """Snapshot the mailbox's Inbox for a POP3 session; needs READ."""
+        async with self.deps.db.read() as conn:
+            await require_mailbox(conn, ctx, mailbox_id)
+            inbox = await self._inbox(conn, mailbox_id)
+            rows = await pop3_repo.list_visible(conn, inbox.id, ctx.user_id)
+        drop = tuple(
+            DropMessage(r.message_id, r.size, f"{inbox.uidvalidity}.{r.uid}") for r in rows
+        )
+        return Maildrop(mailbox_id, inbox.id, drop)
+
+    async def _locate(
+        self, conn: AsyncConnection, ctx: AccessContext, drop: Maildrop, message_id: int
+    ) -> tuple[Mailbox, MessageSummary]:
+        mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
+        found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+        if found is None or found[0].folder_id != drop.folder_id:
+            raise NotFound(GONE)
+        return mailbox, found[0]
+
+    async def retrieve(self, ctx: AccessContext, drop: Maildrop, message_id: int) -> bytes:
+        """The whole message (RETR); marks it seen for the caller alone; audited in groups."""
+        async with self.deps.db.write() as conn:
+            mailbox, summary = await self._locate(conn, ctx, drop, message_id)
+            raw = await self.deps.blobs.get(conn, summary.blob_id)
+            if not summary.seen:
+                await message_repo.set_seen(conn, message_id, drop.folder_id, ctx.user_id, True)
+            await audit_group(conn, ctx, mailbox, "pop3.retr", _describe(summary))
+        if not summary.seen:
+            self.deps.events.publish(MailboxChanged(drop.mailbox_id, drop.folder_id, "flags"))
+        return raw
+
+    async def peek(self, ctx: AccessContext, drop: Maildrop, message_id: int) -> bytes:
+        """The message for TOP: changes no \\Seen; audited in groups like RETR."""
+        async with self.deps.db.write() as conn:
+            mailbox, summary = await self._locate(conn, ctx, drop, message_id)
+            raw = await self.deps.blobs.get(conn, summary.blob_id)
+            await audit_group(conn, ctx, mailbox, "pop3.top", _describe(summary))
+        return raw
+
+    async def delete(
+        self, ctx: AccessContext, drop: Maildrop, message_ids: Sequence[int]
+    ) -> Deletion:
+        """The UPDATE state (RFC 1939 section 6), in one transaction: with DELETE each message
+        moves to the mailbox's Trash; without, it is only hidden from this user's POP3 view,
+        so a "delete after download" client cannot empty a team's mailbox."""
+        async with self.deps.db.write() as conn:
+            mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
+            present = await self._still_in_inbox(conn, ctx, drop, message_ids)
+            if Right.DELETE not in mailbox.rights:
+                await pop3_repo.hide(conn, ctx.user_id, [s.id for s in present])
+                for summary in present:
+                    await audit_group(conn, ctx, mailbox, "pop3.hide", _describe(summary))
+                return Deletion(moved=0, hidden=len(present))
+            trash = await mailbox_repo.find_special_folder(conn, mailbox.id, SpecialUse.TRASH)
+            assert trash is not None
+            for summary in present:
+                await message_repo.move_message(conn, summary.id, trash.id)
+                await audit_group(conn, ctx, mailbox, "message.delete", _describe(summary))
+        if present:
+            self.deps.events.publish(MailboxChanged(mailbox.id, drop.folder_id, "expunge"))
+            self.deps.events.publish(MailboxChanged(mailbox.id, trash.id, "new"))
+        return Deletion(moved=len(present), hidden=0)
+
+    async def _still_in_inbox(
+        self, conn: AsyncConnection, ctx: AccessContext, drop: Maildrop, ids: Sequence[int]
+    ) -> list[MessageSummary]:
+        """Messages another session moved or removed meanwhile are left alone."""
+        out = []
+        for message_id in dict.fromkeys(ids):
+            found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+            if found is not None and found[0].folder_id == drop.folder_id:
+                out.append(found[0])
+        return out
+
+
+def _describe(summary: MessageSummary) -> str:
+    return f"id={summary.id} uid={summary.uid} msgid={summary.message_id[:200]}"
