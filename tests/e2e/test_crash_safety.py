@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 from securemail import app
-from securemail.config import load_settings
 from securemail.core.context import system_context
 from securemail.services.demo import load_demo
 from securemail.store.repos.common import now  # noqa: F401  (keeps import-time cost honest)

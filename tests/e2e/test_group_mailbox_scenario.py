@@ -84,7 +84,9 @@ async def _scenario(server: Server, sink, ca: trustme.CA) -> None:  # type: igno
     assert outside.message["Subject"] == "Re: Evaluation data"
     assert "X-Securemail-Sent-By" not in outside.message  # who sent it stays inside
 
-    sent = next(f for f in await services.mailboxes.list_folders(carol, group.id) if f.name == "Sent")
+    sent = next(
+        f for f in await services.mailboxes.list_folders(carol, group.id) if f.name == "Sent"
+    )
     [copy] = await services.messages.list_messages(carol, sent.id)
     assert (copy.subject, copy.sent_by) == ("Re: Evaluation data", "carol@polres.co.uk")
     audit = await services.audit.list_entries(system_context("t"), mailbox=GROUP)

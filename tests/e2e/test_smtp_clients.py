@@ -84,7 +84,9 @@ async def test_submission_send_as_group_on_587_and_465(running: Running):
     dave_pw = running.demo.passwords["dave@polres.co.uk"]
     dave = await services.auth.authenticate("dave@polres.co.uk", dave_pw, channel="t")
     group = await services.mailboxes.get_mailbox_by_address(dave, GROUP)
-    sent = next(f for f in await services.mailboxes.list_folders(dave, group.id) if f.name == "Sent")
+    sent = next(
+        f for f in await services.mailboxes.list_folders(dave, group.id) if f.name == "Sent"
+    )
     copies = await services.messages.list_messages(dave, sent.id)
     assert {(m.subject, m.sent_by) for m in copies} == {
         ("Reply via submission", "carol@polres.co.uk"),
