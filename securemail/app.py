@@ -17,6 +17,8 @@ from securemail.mailauth.verify import check_message
 from securemail.net.dns import DnsPythonResolver, Resolver
 from securemail.net.listener import Listener
 from securemail.net.tls import ensure_self_signed, server_context
+from securemail.protocols.imap.server import imap_listeners
+from securemail.protocols.pop3.server import pop3_listeners
 from securemail.protocols.smtp.server import smtp_listeners
 from securemail.protocols.smtp.session import AuthVerdict, MessageChecker
 from securemail.security.app_passwords import load_or_create_key
@@ -143,6 +145,12 @@ class Server:
         wake = self.outbound.wake.set
         for listener, port in smtp_listeners(services, self.settings, tls, checker, wake):
             self.ports[listener.name] = await listener.start(self.settings.smtp.bind, port)
+            self._listeners.append(listener)
+        for listener, port in pop3_listeners(services, self.settings, tls):
+            self.ports[listener.name] = await listener.start(self.settings.pop3.bind, port)
+            self._listeners.append(listener)
+        for listener, port in imap_listeners(services, self.settings, tls):
+            self.ports[listener.name] = await listener.start(self.settings.imap.bind, port)
             self._listeners.append(listener)
         await self._start_web()
         self._write_ports()

@@ -79,8 +79,13 @@ class DnsSettings:
 @dataclass(frozen=True)
 class Pop3Settings:
     bind: str = "127.0.0.1"
-    port: int = 5110
-    tls_port: int = 5995
+    port: int = 5110  # STLS; standard 110
+    tls_port: int = 5995  # implicit TLS; standard 995
+    max_line_length: int = 512  # one command line with CRLF (RFC 2449 4 says 255)
+    max_errors: int = 10  # -ERR replies before the server closes the connection
+    max_connections_per_ip: int = 20
+    idle_timeout_seconds: int = 600  # RFC 1939 3: the autologout timer is at least 10 minutes
+    allow_plain_auth: bool = False  # USER/PASS and AUTH without TLS; for loopback tests only
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def _coerce(value: str | Any, target: type, where: str) -> Any:
             return False
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     if target is int:
-        if isinstance(value, bool):
+        if isinstance(value, bool | float):
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
         try:
             return int(value)

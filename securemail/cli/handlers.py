@@ -10,6 +10,7 @@ from typing import Any
 
 from securemail import app
 from securemail.config import Settings
+from securemail.core.addresses import parse_address
 from securemail.core.context import system_context
 from securemail.core.errors import InvalidInput
 from securemail.core.model import Mailbox, Organisation, User
@@ -278,8 +279,9 @@ async def deliver(settings: Settings, args: argparse.Namespace) -> int:
         raise InvalidInput("no message on standard input")
     async with _runtime(settings) as rt:
         for address in args.recipients:
-            if await rt.services.delivery.recipient_status(CTX, address) != "local":
-                raise InvalidInput(f"no mailbox {address.strip()}; nothing delivered")
+            key = parse_address(address).key  # a malformed address is refused as such
+            if await rt.services.delivery.recipient_status(CTX, key) != "local":
+                raise InvalidInput(f"no mailbox {key}; nothing delivered")
         result = await rt.services.delivery.deliver(CTX, raw, args.recipients)
     for address in result.delivered:
         print(f"delivered to {address}")

@@ -41,7 +41,7 @@ def normalise_domain(text: str) -> str:
     if len(labels) < 2:
         raise InvalidInput(f"invalid domain {text!r}: needs at least two labels")
     for label in labels:
-        if not _LABEL_RE.match(label):
+        if not _LABEL_RE.fullmatch(label):
             raise InvalidInput(f"invalid domain {text!r}: bad label {label!r}")
     return domain
 
@@ -56,6 +56,6 @@ def parse_address(text: str) -> Address:
     local, sep, domain = raw.rpartition("@")
     if not sep or not local:
         raise InvalidInput(f"invalid address {text!r}: expected local@domain")
-    if len(local) > MAX_LOCAL_PART or not _LOCAL_RE.match(local):
+    if len(local) > MAX_LOCAL_PART or not _LOCAL_RE.fullmatch(local):
         raise InvalidInput(f"invalid address {text!r}: bad local part")
     return Address(local=local, domain=normalise_domain(domain))

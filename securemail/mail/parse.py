@@ -11,6 +11,7 @@ import email.utils
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
 
 MAX_PARTS = 200
 MAX_DEPTH = 10
@@ -35,6 +36,8 @@ class ParsedFields:
 def _clean(value: object) -> str:
     """A header value as one safe line: no CR, LF or NUL, bounded length."""
     text = str(value) if value is not None else ""
+    # Raw header text may carry undecodable bytes as surrogates: make them visible U+FFFD.
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = text.replace("\r", " ").replace("\n", " ").replace("\0", "")
     return " ".join(text.split())[:MAX_HEADER_FIELD]
 
@@ -42,9 +45,11 @@ def _clean(value: object) -> str:
 def _header(msg: Message, name: str) -> str:
     try:
         return _clean(msg.get(name, ""))
-    except Exception:  # the stdlib raises many kinds on hostile headers
-        raw = msg.get_all(name, failobj=[]) if hasattr(msg, "get_all") else []
-        return _clean(raw[0]) if raw else ""
+    except Exception:  # the stdlib raises many kinds on hostile headers: use the raw text
+        for key, value in msg.raw_items():
+            if key.lower() == name.lower():
+                return _clean(value)
+        return ""
 
 
 def _date(msg: Message) -> datetime | None:
@@ -98,7 +103,10 @@ def _part_text(part: Message) -> str:
 
 def parse_fields(raw: bytes) -> ParsedFields:
     """Parse `raw` once, at delivery, into the fields lists and search need."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:  # absurd MIME nesting: index the header fields only
+        msg = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
     texts: list[str] = []
     size = 0
     has_attachments = False

@@ -20,7 +20,7 @@ class PasswordHasher:
         self._dummy = self._hasher.hash("securemail-dummy-password")
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        return self._hasher.hash(password[:MAX_PASSWORD_LENGTH])  # the same cut as verify()
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when `password` matches; with no stored hash, burns the same time and fails."""

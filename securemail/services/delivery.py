@@ -10,9 +10,9 @@ from securemail.core.addresses import parse_address
 from securemail.core.context import AccessContext
 from securemail.core.errors import InvalidInput, PermissionDenied, QuotaExceeded
 from securemail.core.events import MailboxChanged
-from securemail.core.model import Mailbox, SpecialUse
+from securemail.core.model import Mailbox
 from securemail.core.rights import Role
-from securemail.mail.parse import ParsedFields, parse_fields
+from securemail.mail.parse import parse_fields
 from securemail.services.base import Deps
 from securemail.store.repos import directory as dir_repo
 from securemail.store.repos import mailboxes as mailbox_repo
@@ -76,46 +76,29 @@ class DeliveryService:
         if len(raw) > limit:
             raise QuotaExceeded(f"message larger than {limit} bytes")
         keys = _unique_keys(recipients)
+        async with self.deps.db.read() as conn:  # resolve first: the write stays short
+            inboxes = {key: await mailbox_repo.find_inbox(conn, key) for key in keys}
+        targets = [(key, box) for key, box in inboxes.items() if box is not None]
+        unknown = tuple(key for key, box in inboxes.items() if box is None)
+        if not targets:  # nothing stored, not even the blob
+            return DeliveryResult((), unknown)
         fields = await asyncio.to_thread(parse_fields, raw)
         blobs = self.deps.blobs
         blob_id = await blobs.put(None, raw) if blobs.writes_outside_transaction else None
 
         async def work(conn: AsyncConnection) -> DeliveryResult:
             stored = blob_id or await blobs.put(conn, raw)
-            return await self._store(conn, keys, stored, len(raw), fields)
+            content_id = await message_repo.find_or_insert_content(conn, stored, len(raw), fields)
+            ids = [
+                await message_repo.insert_message(conn, folder_id=inbox, content_id=content_id)
+                for _key, (_mailbox, inbox) in targets
+            ]
+            events = tuple(MailboxChanged(mb, inbox, "new") for _key, (mb, inbox) in targets)
+            return DeliveryResult(tuple(k for k, _ in targets), unknown, tuple(ids), events)
 
         result = await self.deps.committer.run(work)
         self.deps.events.publish(*result.events)
         return result
-
-    async def _store(
-        self, conn: AsyncConnection, keys: list[str], blob_id: str, size: int, fields: ParsedFields
-    ) -> DeliveryResult:
-        delivered: list[str] = []
-        unknown: list[str] = []
-        ids: list[int] = []
-        events: list[MailboxChanged] = []
-        content_id: int | None = None
-        for key in keys:
-            inbox = await self._inbox_for(conn, key)
-            if inbox is None:
-                unknown.append(key)
-                continue
-            if content_id is None:
-                content_id = await message_repo.find_or_insert_content(conn, blob_id, size, fields)
-            ids.append(
-                await message_repo.insert_message(conn, folder_id=inbox[1], content_id=content_id)
-            )
-            delivered.append(key)
-            events.append(MailboxChanged(inbox[0], inbox[1], "new"))
-        return DeliveryResult(tuple(delivered), tuple(unknown), tuple(ids), tuple(events))
-
-    async def _inbox_for(self, conn: AsyncConnection, key: str) -> tuple[int, int] | None:
-        mailbox = await mailbox_repo.find_mailbox_by_address(conn, key)
-        if mailbox is None or mailbox.disabled:
-            return None
-        inbox = await mailbox_repo.find_special_folder(conn, mailbox.id, SpecialUse.INBOX)
-        return (mailbox.id, inbox.id) if inbox is not None else None
 
 
 def _unique_keys(recipients: Sequence[str]) -> list[str]:

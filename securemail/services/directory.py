@@ -202,7 +202,10 @@ class DirectoryService:
     async def _require_user_admin(
         self, conn: AsyncConnection, ctx: AccessContext, key: str
     ) -> User:
-        """The user at `key` if the caller administers their organisation."""
+        """The user at `key` if the caller administers their organisation. A plain user is
+        refused before any look-up, so taken and free addresses answer alike."""
+        if ctx.role is Role.USER:
+            raise PermissionDenied("only an administrator of this organisation may do this")
         user = await dir_repo.find_user_by_address(conn, key)
         if user is None or user.org_id is None:
             raise NotFound(f"no user {key}")

@@ -69,8 +69,9 @@ class MaildropService:
         self, conn: AsyncConnection, ctx: AccessContext, drop: Maildrop, message_id: int
     ) -> tuple[Mailbox, MessageSummary]:
         mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
+        inbox = await self._inbox(conn, mailbox.id)  # never trust the folder the caller names
         found = await message_repo.find_summary(conn, message_id, ctx.user_id)
-        if found is None or found[0].folder_id != drop.folder_id:
+        if found is None or found[0].folder_id != inbox.id:
             raise NotFound(GONE)
         return mailbox, found[0]
 
@@ -80,10 +81,10 @@ class MaildropService:
             mailbox, summary = await self._locate(conn, ctx, drop, message_id)
             raw = await self.deps.blobs.get(conn, summary.blob_id)
             if not summary.seen:
-                await message_repo.set_seen(conn, message_id, drop.folder_id, ctx.user_id, True)
+                await message_repo.set_seen(conn, message_id, summary.folder_id, ctx.user_id, True)
             await audit_group(conn, ctx, mailbox, "pop3.retr", _describe(summary))
         if not summary.seen:
-            self.deps.events.publish(MailboxChanged(drop.mailbox_id, drop.folder_id, "flags"))
+            self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
         return raw
 
     async def peek(self, ctx: AccessContext, drop: Maildrop, message_id: int) -> bytes:
@@ -102,7 +103,8 @@ class MaildropService:
         so a "delete after download" client cannot empty a team's mailbox."""
         async with self.deps.db.write() as conn:
             mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
-            present = await self._still_in_inbox(conn, ctx, drop, message_ids)
+            inbox = await self._inbox(conn, mailbox.id)
+            present = await self._still_in(conn, ctx, inbox.id, message_ids)
             if Right.DELETE not in mailbox.rights:
                 await pop3_repo.hide(conn, ctx.user_id, [s.id for s in present])
                 for summary in present:
@@ -114,18 +116,18 @@ class MaildropService:
                 await message_repo.move_message(conn, summary.id, trash.id)
                 await audit_group(conn, ctx, mailbox, "message.delete", _describe(summary))
         if present:
-            self.deps.events.publish(MailboxChanged(mailbox.id, drop.folder_id, "expunge"))
+            self.deps.events.publish(MailboxChanged(mailbox.id, inbox.id, "expunge"))
             self.deps.events.publish(MailboxChanged(mailbox.id, trash.id, "new"))
         return Deletion(moved=len(present), hidden=0)
 
-    async def _still_in_inbox(
-        self, conn: AsyncConnection, ctx: AccessContext, drop: Maildrop, ids: Sequence[int]
+    async def _still_in(
+        self, conn: AsyncConnection, ctx: AccessContext, folder_id: int, ids: Sequence[int]
     ) -> list[MessageSummary]:
         """Messages another session moved or removed meanwhile are left alone."""
         out = []
         for message_id in dict.fromkeys(ids):
             found = await message_repo.find_summary(conn, message_id, ctx.user_id)
-            if found is not None and found[0].folder_id == drop.folder_id:
+            if found is not None and found[0].folder_id == folder_id:
                 out.append(found[0])
         return out
 

@@ -9,6 +9,7 @@ from securemail.services.credentials import CredentialService
 from securemail.services.delivery import DeliveryService
 from securemail.services.directory import DirectoryService
 from securemail.services.mailboxes import MailboxService
+from securemail.services.maildrop import MaildropService
 from securemail.services.messages import MessageService
 from securemail.services.policy import PolicyService
 from securemail.services.queue import QueueService
@@ -29,6 +30,7 @@ class Services:
     submission: SubmissionService
     queue: QueueService
     policy: PolicyService
+    maildrop: MaildropService
     credentials: CredentialService
 
     @classmethod
@@ -45,5 +47,6 @@ class Services:
             submission=SubmissionService(deps),
             queue=QueueService(deps),
             policy=PolicyService(deps),
+            maildrop=MaildropService(deps),
             credentials=CredentialService(deps),
         )

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from securemail.core.errors import TemporaryFailure
+from securemail.core.errors import Conflict, TemporaryFailure
 
 
 class Database:
@@ -68,6 +68,10 @@ class Database:
             if "locked" in str(exc).lower() or "busy" in str(exc).lower():
                 raise TemporaryFailure("the store is busy, try again") from exc
             raise
+        except IntegrityError as exc:  # a concurrent writer won a uniqueness race
+            raise Conflict(
+                "it already exists (changed at the same moment by someone else)"
+            ) from exc
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -2,7 +2,7 @@
 
 RFC 1939 section 3 and RFC 2449 section 3 give the command syntax:
 
-    command   = keyword *(SP param) CRLF      ; at most 255 octets with the CRLF (RFC 2449 4)
+    command   = keyword *(SP param) CRLF      ; RFC 2449 4: 255 octets; [pop3] max_line_length
     keyword   = 3*4VCHAR
     param     = 1*VCHAR                       ; RFC 1939: up to 40 characters each
     response  = ("+OK" / "-ERR") [SP [resp-code SP] text] CRLF
@@ -14,11 +14,11 @@ Multi-line responses end with a line holding one "."; lines that begin with "." 
 
 from dataclasses import dataclass
 
-MAX_COMMAND_LINE = 512  # RFC 2449 4 says 255 with CRLF; twice that for long group logins
 MAX_KEYWORD = 4  # RFC 1939 3: keywords are three or four characters
 MIN_KEYWORD = 3
 MAX_MESSAGE_NUMBER_DIGITS = 10  # a message number longer than this cannot name a message
 CRLF = b"\r\n"
+IMPLEMENTATION = "securemail"  # RFC 2449 6.9: the server software, no version
 
 # RFC 2449 section 8 and RFC 3206: the response codes this server sends.
 AUTH = "AUTH"
@@ -73,13 +73,18 @@ def parse_number(param: str) -> int:
 
 
 def ok(text: str = "") -> bytes:
-    return b"+OK" + (b" " + text.encode("utf-8") if text else b"") + CRLF
+    return b"+OK" + (b" " + _printable(text).encode("utf-8") if text else b"") + CRLF
 
 
 def err(text: str, code: str | None = None) -> bytes:
     """A negative response, with an RFC 2449 response code when `code` is given."""
     prefix = f"[{code}] " if code else ""
-    return f"-ERR {prefix}{text}".encode() + CRLF
+    return f"-ERR {prefix}{_printable(text)}".encode() + CRLF
+
+
+def _printable(text: str) -> str:
+    """Reply text never carries a line end or other control character."""
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def multiline(first: str, lines: list[str]) -> bytes:

@@ -72,6 +72,21 @@ async def find_mailbox_by_address(conn: AsyncConnection, address: str) -> Mailbo
     return _mailbox(row) if row else None
 
 
+async def find_inbox(conn: AsyncConnection, address: str) -> tuple[int, int] | None:
+    """(mailbox id, INBOX folder id) of an enabled mailbox, in one query (delivery's hot path)."""
+    query = (
+        select(mailboxes.c.id, folders.c.id)
+        .join(folders, folders.c.mailbox_id == mailboxes.c.id)
+        .where(
+            mailboxes.c.address == address,
+            mailboxes.c.disabled.is_(False),
+            folders.c.special_use == SpecialUse.INBOX.value,
+        )
+    )
+    row = (await conn.execute(query)).first()
+    return (int(row[0]), int(row[1])) if row else None
+
+
 async def find_personal_mailbox(conn: AsyncConnection, user_id: int) -> Mailbox | None:
     query = select(mailboxes).where(mailboxes.c.owner_user_id == user_id)
     row = (await conn.execute(query)).first()

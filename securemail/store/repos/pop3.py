@@ -38,4 +38,3 @@ async def hide(conn: AsyncConnection, user_id: int, message_ids: Iterable[int]) 
     for message_id in message_ids:
         values = {"user_id": user_id, "message_id": message_id, "hidden_at": now()}
         await conn.execute(insert_ignore(conn, pop3_hidden, values))
-

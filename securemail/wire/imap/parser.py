@@ -27,6 +27,7 @@ LITERAL_TAIL = re.compile(rb"\{(\d{1,10})(\+?)\}\r?\n\Z")
 _ATOM_STOP = frozenset(b' ()"{\r\n')
 _QUOTED_SPECIALS = b'"\\'
 
+
 class ParseError(ValueError):
     """The command is malformed: the session answers BAD."""
 
@@ -271,7 +272,7 @@ def _seq_number(text: str) -> int:
     return value
 
 
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def search_date(token: object) -> datetime:
@@ -289,6 +290,6 @@ def date_time(token: object) -> datetime:
     """date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE."""
     text = astring(token).strip()
     try:
-        return datetime.strptime(text, "%d-%b-%Y %H:%M:%S %z")
+        return datetime.strptime(text, "%d-%b-%Y %H:%M:%S %z").astimezone(UTC)
     except ValueError:
         raise ParseError(f"bad date-time {text!r}") from None

@@ -1,8 +1,8 @@
 """IMAP response building (RFC 3501 section 7, RFC 9051 section 7): strings, lists, names.
 
-    nstring         = string / nil
-    string          = quoted / literal
-    mailbox         = "INBOX" / astring      ; modified UTF-7 unless UTF8=ACCEPT (RFC 6855)
+nstring         = string / nil
+string          = quoted / literal
+mailbox         = "INBOX" / astring      ; modified UTF-7 unless UTF8=ACCEPT (RFC 6855)
 """
 
 import base64
@@ -11,13 +11,23 @@ from collections.abc import Iterable
 MAX_QUOTED = 200  # longer strings go as literals
 
 
-def quoted_or_literal(value: str | bytes) -> bytes:
-    """A string: quoted when short and plain ASCII, otherwise a literal."""
+def quoted_or_literal(value: str | bytes, *, utf8: bool = False) -> bytes:
+    """A string: quoted when short and plain ASCII (or UTF-8 after ENABLE UTF8=ACCEPT, RFC
+    6855), otherwise a literal."""
     data = value.encode("utf-8") if isinstance(value, str) else value
-    plain = all(0x20 <= c < 0x7F for c in data)
+    plain = all(0x20 <= c < 0x7F or (utf8 and c >= 0x80) for c in data)
     if plain and len(data) <= MAX_QUOTED:
         return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return b"{%d}\r\n" % len(data) + data
+
+
+ATOM_SPECIALS = frozenset('(){ %*"\\]')
+
+
+def astring(value: str) -> bytes:
+    """astring = 1*ASTRING-CHAR / string: a bare atom when it can be one."""
+    plain = value and all(0x20 < ord(c) < 0x7F and c not in ATOM_SPECIALS for c in value)
+    return value.encode("ascii") if plain else quoted_or_literal(value)
 
 
 def nstring(value: str | bytes | None) -> bytes:
@@ -54,7 +64,8 @@ def _line(text: str) -> str:
 
 def encode_utf7(name: str) -> str:
     """Mailbox name to modified UTF-7: printable ASCII stays, `&` is `&-`, the rest `&...-`."""
-    out, run = [], []
+    out: list[str] = []
+    run: list[str] = []
     for char in name:
         if 0x20 <= ord(char) < 0x7F:
             if run:

@@ -1,0 +1,212 @@
+"""ENVELOPE, BODYSTRUCTURE and body sections of a stored message (RFC 3501 7.4.2, 6.4.5).
+
+    envelope  = "(" env-date SP env-subject SP env-from SP env-sender SP env-reply-to SP
+                env-to SP env-cc SP env-bcc SP env-in-reply-to SP env-message-id ")"
+    address   = "(" addr-name SP addr-adl SP addr-mailbox SP addr-host ")"
+    section-spec = section-msgtext / (section-part ["." section-text])
+    section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"
+
+Every access to the stdlib parser is guarded: a hostile header degrades to NIL, never to an
+exception that would cost the client its whole FETCH.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+from email.message import Message
+
+from securemail.wire.imap.responses import nstring, plist
+
+MAX_DEPTH = 20
+MAX_PARTS = 500
+_COMPAT = email.policy.compat32
+_CRLF = email.policy.compat32.clone(linesep="\r\n")
+
+
+def parse(raw: bytes) -> Message:
+    return email.message_from_bytes(raw, policy=_COMPAT)
+
+
+def split_header(raw: bytes) -> tuple[bytes, bytes]:
+    """(header block with its blank line, body)."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        index = raw.find(sep)
+        if index >= 0:
+            return raw[: index + len(sep)], raw[index + len(sep) :]
+    return raw, b""
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    try:
+        value = msg.get(name)
+    except Exception:  # hostile header: treat as absent
+        return None
+    if value is None:
+        return None
+    return " ".join(str(value).replace("\r", " ").replace("\n", " ").split())
+
+
+def _addresses(msg: Message, name: str) -> bytes:
+    value = _raw_header(msg, name)
+    if not value:
+        return b"NIL"
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:
+        return b"NIL"
+    items = []
+    for display, addr in pairs[:100]:
+        local, _, host = addr.rpartition("@") if "@" in addr else (addr, "", "")
+        parts = [nstring(display or None), b"NIL", nstring(local or None), nstring(host or None)]
+        items.append(plist(parts))
+    return plist(items) if items else b"NIL"
+
+
+def envelope(msg: Message) -> bytes:
+    """The ENVELOPE of a message (sender and reply-to default to from, RFC 3501 7.4.2)."""
+    sender = "Sender" if _raw_header(msg, "Sender") else "From"
+    reply_to = "Reply-To" if _raw_header(msg, "Reply-To") else "From"
+    fields = [
+        nstring(_raw_header(msg, "Date")),
+        nstring(_raw_header(msg, "Subject")),
+        _addresses(msg, "From"),
+        _addresses(msg, sender),
+        _addresses(msg, reply_to),
+        _addresses(msg, "To"),
+        _addresses(msg, "Cc"),
+        _addresses(msg, "Bcc"),
+        nstring(_raw_header(msg, "In-Reply-To")),
+        nstring(_raw_header(msg, "Message-ID")),
+    ]
+    return plist(fields)
+
+
+def _params(msg: Message, header: str) -> bytes:
+    try:
+        params = msg.get_params(header=header) or []
+    except Exception:
+        return b"NIL"
+    pairs = [(k, v) for k, v in params[1:] if isinstance(v, str)]
+    if not pairs:
+        return b"NIL"
+    return plist(b for k, v in pairs for b in (nstring(k.upper()), nstring(v)))
+
+
+def _payload_bytes(msg: Message) -> bytes:
+    payload = msg.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("ascii", "surrogateescape")
+    return b""
+
+
+def _disposition(msg: Message) -> bytes:
+    value = _raw_header(msg, "Content-Disposition")
+    if not value:
+        return b"NIL"
+    kind = value.split(";", 1)[0].strip().upper() or "ATTACHMENT"
+    return plist([nstring(kind), _params(msg, "content-disposition")])
+
+
+def bodystructure(msg: Message, depth: int = 0) -> bytes:
+    """body = "(" (body-type-1part / body-type-mpart) ")", with extension data."""
+    try:
+        ctype = msg.get_content_type()
+    except Exception:
+        ctype = "text/plain"
+    main, _, sub = ctype.partition("/")
+    if msg.is_multipart() and depth < MAX_DEPTH:
+        parts = msg.get_payload()
+        assert isinstance(parts, list)
+        inner = b"".join(
+            bodystructure(p, depth + 1) for p in parts[:MAX_PARTS] if isinstance(p, Message)
+        )
+        ext = [_params(msg, "content-type"), _disposition(msg), b"NIL", b"NIL"]
+        return b"(" + inner + b" " + nstring(sub.upper()) + b" " + b" ".join(ext) + b")"
+    body = _payload_bytes(msg)
+    fields = [
+        nstring(main.upper()),
+        nstring(sub.upper()),
+        _params(msg, "content-type"),
+        nstring(_raw_header(msg, "Content-ID")),
+        nstring(_raw_header(msg, "Content-Description")),
+        nstring((_raw_header(msg, "Content-Transfer-Encoding") or "7BIT").upper()),
+        str(len(body)).encode(),
+    ]
+    if main == "message" and sub == "rfc822" and depth < MAX_DEPTH:
+        enclosed = parse(body)
+        fields += [envelope(enclosed), bodystructure(enclosed, depth + 1)]
+    if main in ("text", "message"):
+        fields.append(str(body.count(b"\n")).encode())
+    fields += [nstring(_raw_header(msg, "Content-MD5")), _disposition(msg), b"NIL", b"NIL"]
+    return plist(fields)
+
+
+def _part(msg: Message, path: list[int]) -> Message | None:
+    """section-part = nz-number *("." nz-number): descend through multiparts."""
+    for number in path:
+        if msg.is_multipart():
+            parts = msg.get_payload()
+            assert isinstance(parts, list)
+            chosen = parts[number - 1] if number <= len(parts) else None
+            if not isinstance(chosen, Message):
+                return None
+            msg = chosen
+        elif number == 1:
+            continue
+        else:
+            return None
+    return msg
+
+
+def _fields(header: bytes, wanted: set[str], keep: bool) -> bytes:
+    """header-fld-name filtering; folded lines stay with their field."""
+    out, take = [], False
+    for line in header.splitlines(keepends=True):
+        if not line.strip():
+            continue
+        if line[:1] in (b" ", b"\t"):
+            if take:
+                out.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().decode("ascii", "replace").upper()
+        take = (name in wanted) == keep
+        if take:
+            out.append(line)
+    return b"".join(out) + b"\r\n"
+
+
+def section(raw: bytes, spec: str, fields: list[str]) -> bytes:
+    """The octets of BODY[spec] (spec upper-cased, without the field list)."""
+    parts = spec.split(".") if spec else []
+    path: list[int] = []
+    while parts and parts[0].isdigit():
+        path.append(int(parts.pop(0)))
+    text = ".".join(parts)
+    if path:
+        msg = _part(parse(raw), path)
+        if msg is None:
+            return b""
+        if text == "MIME":
+            return split_header(msg.as_bytes(policy=_CRLF))[0]
+        data = (
+            _payload_bytes(msg)
+            if not msg.is_multipart()
+            else split_header(msg.as_bytes(policy=_CRLF))[1]
+        )
+        if not text:
+            return data
+        if msg.get_content_type() != "message/rfc822":
+            return b""
+        raw = data
+    header, body = split_header(raw)
+    if text == "":
+        return raw
+    if text == "HEADER":
+        return header
+    if text == "TEXT":
+        return body
+    if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        return _fields(header, {f.upper() for f in fields}, text == "HEADER.FIELDS")
+    return b""
