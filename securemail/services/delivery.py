@@ -12,11 +12,11 @@ from securemail.core.errors import InvalidInput, PermissionDenied, QuotaExceeded
 from securemail.core.events import MailboxChanged
 from securemail.core.model import Mailbox
 from securemail.core.rights import Role
-from securemail.mail.parse import parse_fields
+from securemail.mail.parse import ParsedFields, parse_fields
 from securemail.services.base import Deps
+from securemail.store.repos import bulk
 from securemail.store.repos import directory as dir_repo
 from securemail.store.repos import mailboxes as mailbox_repo
-from securemail.store.repos import messages as message_repo
 
 
 @dataclass(frozen=True)
@@ -85,20 +85,44 @@ class DeliveryService:
         fields = await asyncio.to_thread(parse_fields, raw)
         blobs = self.deps.blobs
         blob_id = await blobs.put(None, raw) if blobs.writes_outside_transaction else None
-
-        async def work(conn: AsyncConnection) -> DeliveryResult:
-            stored = blob_id or await blobs.put(conn, raw)
-            content_id = await message_repo.find_or_insert_content(conn, stored, len(raw), fields)
-            ids = [
-                await message_repo.insert_message(conn, folder_id=inbox, content_id=content_id)
-                for _key, (_mailbox, inbox) in targets
-            ]
-            events = tuple(MailboxChanged(mb, inbox, "new") for _key, (mb, inbox) in targets)
-            return DeliveryResult(tuple(k for k, _ in targets), unknown, tuple(ids), events)
-
-        result = await self.deps.committer.run(work)
+        job = _Job(raw, blob_id, fields, targets, unknown)
+        result: DeliveryResult = await self.deps.committer.run_batched(self._store_batch, job)
         self.deps.events.publish(*result.events)
         return result
+
+    async def _store_batch(self, conn: AsyncConnection, jobs: list["_Job"]) -> list[DeliveryResult]:
+        """Every delivery of one group commit in a handful of statements."""
+        items = []
+        for job in jobs:
+            blob_id = job.blob_id or await self.deps.blobs.put(conn, job.raw)
+            items.append(bulk.NewContent(blob_id, len(job.raw), job.fields))
+        content_ids = await bulk.ensure_contents(conn, items)
+        by_folder: dict[int, list[tuple[int, int]]] = {}  # folder -> (job index, content id)
+        for n, (job, item) in enumerate(zip(jobs, items, strict=True)):
+            for _key, (_mailbox, inbox) in job.targets:
+                by_folder.setdefault(inbox, []).append((n, content_ids[item.blob_id]))
+        new_ids: list[list[int]] = [[] for _ in jobs]
+        for folder_id, entries in by_folder.items():
+            ids = await bulk.insert_messages(conn, folder_id, [c for _n, c in entries])
+            for (n, _content), message_id in zip(entries, ids, strict=True):
+                new_ids[n].append(message_id)
+        return [job.result(tuple(ids)) for job, ids in zip(jobs, new_ids, strict=True)]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One delivery waiting for its group commit."""
+
+    raw: bytes
+    blob_id: str | None
+    fields: ParsedFields
+    targets: list[tuple[str, tuple[int, int]]]
+    unknown: tuple[str, ...]
+
+    def result(self, message_ids: tuple[int, ...]) -> DeliveryResult:
+        events = tuple(MailboxChanged(mb, inbox, "new") for _key, (mb, inbox) in self.targets)
+        delivered = tuple(k for k, _ in self.targets)
+        return DeliveryResult(delivered, self.unknown, message_ids, events)
 
 
 def _unique_keys(recipients: Sequence[str]) -> list[str]:

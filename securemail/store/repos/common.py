@@ -40,7 +40,7 @@ def upsert(
 
 
 def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).values(values).on_conflict_do_nothing()
-    return sqlite.insert(table).values(values).on_conflict_do_nothing()
+    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect (no values: executemany)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    return (stmt.values(values) if values else stmt).on_conflict_do_nothing()

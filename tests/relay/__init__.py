@@ -1,0 +1,1 @@
+"""Outbound queue, relay, DKIM signing and DSN tests."""
