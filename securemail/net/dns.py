@@ -1,5 +1,6 @@
 """DNS look-ups behind one small interface: dnspython in production, a table in tests."""
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -7,6 +8,10 @@ from typing import Protocol
 import dns.asyncresolver
 import dns.exception
 import dns.resolver
+
+CACHE_ENTRIES = 10_000
+NEGATIVE_TTL = 300.0
+MAX_TTL = 3600.0
 
 
 class DnsError(Exception):
@@ -44,15 +49,26 @@ class DnsPythonResolver:
         if nameservers:
             self._resolver.nameservers = list(nameservers)
         self._resolver.lifetime = timeout
+        # SPF and DMARC records of a sender are asked for on every message it sends: answers
+        # are kept for their TTL, "no such record" for NEGATIVE_TTL (RFC 2308 in spirit).
+        self._cache: dict[tuple[str, str], tuple[float, list[object]]] = {}
 
     async def _query(self, name: str, rdtype: str) -> list[object]:
+        key = (_name(name), rdtype)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         try:
-            answer = await self._resolver.resolve(_name(name), rdtype)
+            answer = await self._resolver.resolve(key[0], rdtype)
+            records, ttl = list(answer), float(answer.rrset.ttl if answer.rrset else 0)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return []
+            records, ttl = [], NEGATIVE_TTL
         except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
             raise DnsError(f"DNS {rdtype} {name}: {exc}") from exc
-        return list(answer)
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + min(ttl, MAX_TTL), records)
+        return records
 
     async def mx(self, domain: str) -> list[MxRecord]:
         records = await self._query(domain, "MX")

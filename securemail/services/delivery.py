@@ -20,6 +20,18 @@ from securemail.store.repos import mailboxes as mailbox_repo
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """A local recipient found at RCPT time, so delivery need not look it up again."""
+
+    key: str
+    mailbox_id: int
+    inbox_id: int
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
 class DeliveryResult:
     delivered: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
@@ -38,7 +50,7 @@ class DeliveryService:
         self.deps = deps
 
     async def resolve(self, ctx: AccessContext, address: str) -> Mailbox | None:
-        """The local mailbox for a recipient (SMTP RCPT), or None if we have no such address."""
+        """The local mailbox for a recipient address, or None if we have no such address."""
         _require_delivery_agent(ctx)
         try:
             key = parse_address(address).key
@@ -48,22 +60,28 @@ class DeliveryService:
             mailbox = await mailbox_repo.find_mailbox_by_address(conn, key)
         return mailbox if mailbox is not None and not mailbox.disabled else None
 
-    async def recipient_status(self, ctx: AccessContext, address: str) -> str:
-        """ "local" (a mailbox here), "unknown" (our domain, no such mailbox) or "foreign"."""
+    async def lookup(self, ctx: AccessContext, address: str) -> Recipient | str:
+        """A local recipient (SMTP RCPT), or "unknown" (our domain, no such mailbox, or a
+        malformed address) or "foreign" (another domain)."""
         _require_delivery_agent(ctx)
         try:
             addr = parse_address(address)
         except InvalidInput:
             return "unknown"
         async with self.deps.db.read() as conn:
-            mailbox = await mailbox_repo.find_mailbox_by_address(conn, addr.key)
-            if mailbox is not None and not mailbox.disabled:
-                return "local"
+            inbox = await mailbox_repo.find_inbox(conn, addr.key)
+            if inbox is not None:
+                return Recipient(addr.key, inbox[0], inbox[1])
             ours = await dir_repo.find_domain_org(conn, addr.domain) is not None
         return "unknown" if ours else "foreign"
 
+    async def recipient_status(self, ctx: AccessContext, address: str) -> str:
+        """ "local" (a mailbox here), "unknown" (our domain, no such mailbox) or "foreign"."""
+        found = await self.lookup(ctx, address)
+        return "local" if isinstance(found, Recipient) else found
+
     async def deliver(
-        self, ctx: AccessContext, raw: bytes, recipients: Sequence[str]
+        self, ctx: AccessContext, raw: bytes, recipients: Sequence[str | Recipient]
     ) -> DeliveryResult:
         """Store `raw` in each recipient's Inbox, sharing a durable commit with concurrent
         deliveries (services/commit.py).
@@ -75,9 +93,12 @@ class DeliveryService:
         limit = self.deps.settings.limits.max_message_bytes
         if len(raw) > limit:
             raise QuotaExceeded(f"message larger than {limit} bytes")
-        keys = _unique_keys(recipients)
-        async with self.deps.db.read() as conn:  # resolve first: the write stays short
-            inboxes = {key: await mailbox_repo.find_inbox(conn, key) for key in keys}
+        known = {r.key: (r.mailbox_id, r.inbox_id) for r in recipients if isinstance(r, Recipient)}
+        keys = [k for k in _unique_keys([str(r) for r in recipients]) if k not in known]
+        inboxes: dict[str, tuple[int, int] | None] = dict(known)
+        if keys:
+            async with self.deps.db.read() as conn:  # resolve first: the write stays short
+                inboxes.update({key: await mailbox_repo.find_inbox(conn, key) for key in keys})
         targets = [(key, box) for key, box in inboxes.items() if box is not None]
         unknown = tuple(key for key, box in inboxes.items() if box is None)
         if not targets:  # nothing stored, not even the blob

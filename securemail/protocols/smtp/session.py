@@ -15,6 +15,7 @@ from securemail.core.errors import SecuremailError
 from securemail.net.conn import Channel, ConnectionClosed, IdleTimeout
 from securemail.protocols.smtp import hello, security, transaction
 from securemail.protocols.smtp.errors import error_reply
+from securemail.services.delivery import Recipient
 from securemail.services.registry import Services
 from securemail.wire.smtp import replies
 from securemail.wire.smtp.commands import MAX_COMMAND_LINE, SyntaxProblem, parse_command
@@ -62,6 +63,7 @@ class SmtpConfig:
 class Envelope:
     mail_from: str | None = None
     recipients: list[str] = field(default_factory=list)
+    resolved: list[Recipient] = field(default_factory=list)  # MX: found at RCPT time
     local_only: bool = True  # MX: every recipient is a local mailbox
 
 

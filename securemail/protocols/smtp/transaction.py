@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from securemail.core.context import system_context
 from securemail.core.errors import InvalidInput, PermissionDenied, SecuremailError
 from securemail.protocols.smtp.errors import error_reply
+from securemail.services.delivery import Recipient
 from securemail.wire.smtp import replies
 from securemail.wire.smtp.commands import PathCommand, SyntaxProblem, parse_mail, parse_rcpt
 from securemail.wire.smtp.data import DataReader
@@ -75,11 +76,12 @@ async def rcpt(s: Session, arg: str) -> Reply:
         return replies.reply(501, "5.5.4", str(exc))
     if s.ctx is not None:
         return await _rcpt_authenticated(s, address)
-    status = await s.services.delivery.recipient_status(TRANSPORT, address)
-    if status == "local":
+    found = await s.services.delivery.lookup(TRANSPORT, address)
+    if isinstance(found, Recipient):
         s.envelope.recipients.append(address)
+        s.envelope.resolved.append(found)
         return replies.reply(250, "2.1.5", "recipient OK")
-    if status == "unknown":
+    if found == "unknown":
         return replies.reply(550, "5.1.1", "no such mailbox here")
     return replies.reply(554, "5.7.1", "relaying denied: authenticate to send elsewhere")
 
@@ -126,7 +128,9 @@ async def data(s: Session, arg: str) -> Reply:
     if refusal is not None:
         return refusal
     try:
-        return await _accept(s, envelope.mail_from or "", envelope.recipients, reader.message())
+        return await _accept(
+            s, envelope.mail_from or "", envelope.recipients, envelope.resolved, reader.message()
+        )
     except SecuremailError as exc:
         return error_reply(exc)
 
@@ -146,7 +150,9 @@ def _received(s: Session, recipients: list[str]) -> bytes:
     return text.encode("utf-8", "replace")
 
 
-async def _accept(s: Session, mail_from: str, recipients: list[str], raw: bytes) -> Reply:
+async def _accept(
+    s: Session, mail_from: str, recipients: list[str], resolved: list[Recipient], raw: bytes
+) -> Reply:
     if s.ctx is not None:
         sent = await s.services.submission.submit(
             s.ctx, mail_from, recipients, _received(s, recipients) + raw
@@ -161,7 +167,7 @@ async def _accept(s: Session, mail_from: str, recipients: list[str], raw: bytes)
             return refusal
         raw = verdict.stamped(raw)  # our Authentication-Results on top, forgeries removed
     raw = _received(s, recipients) + raw
-    result = await s.services.delivery.deliver(TRANSPORT, raw, recipients)
+    result = await s.services.delivery.deliver(TRANSPORT, raw, resolved)
     if not result.delivered:
         return replies.reply(550, "5.1.1", "no such mailbox here")
     return replies.reply(250, "2.0.0", f"accepted {s.session_id}")
