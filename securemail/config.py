@@ -50,7 +50,7 @@ class SmtpSettings:
     tls_key_file: str = ""
     allow_plain_auth: bool = False  # AUTH without TLS; for loopback tests only
     auth_failure_policy: str = "mark"  # SPF/DKIM/DMARC failure: "mark" or "reject"
-    expose_sent_by: bool = False  # keep X-Securemail-Sent-By on mail leaving the organisation
+    expose_sent_by: bool = False  # write X-Securemail-Sent-By into group sends (all copies)
     group_commit_ms: int = 0  # extra wait before a commit to gather more deliveries (0: none)
 
 

@@ -9,7 +9,7 @@ from securemail.core.addresses import parse_address
 from securemail.core.context import AccessContext
 from securemail.core.errors import InvalidInput, NotFound, PermissionDenied
 from securemail.core.model import User
-from securemail.core.rights import may_administer_org
+from securemail.core.rights import Role, may_administer_org
 from securemail.security import totp
 from securemail.security.app_passwords import PROTOCOLS, app_password_hash, generate_app_password
 from securemail.services.base import Deps, audit
@@ -54,13 +54,16 @@ class CredentialService:
     async def create_app_password(
         self, ctx: AccessContext, address: str, label: str, protocols: str = "imap,pop3,smtp"
     ) -> str:
-        """A new app password, shown once; only its keyed hash is stored."""
+        """A new app password, shown once; only its keyed hash is stored. Only the user makes
+        their own: an administrator who could would hold a way into the user's mail."""
         clean_label = " ".join(label.split())[:MAX_LABEL] or "mail client"
         allowed = _protocols(protocols)
         secret = generate_app_password()
         digest = app_password_hash(self.deps.app_password_key, secret)
         async with self.deps.db.write() as conn:
             user = await self._target(conn, ctx, address)
+            if user.id != ctx.user_id and ctx.role is not Role.SERVICE_ADMIN:
+                raise PermissionDenied("only the user may create their own app passwords")
             await cred_repo.insert_app_password(conn, user.id, clean_label, allowed, digest)
             await audit(
                 conn, ctx, "app_password.create", target=user.address,

@@ -71,11 +71,13 @@ class SubmissionService:
     ) -> SubmitResult:
         """Check From:/Sender: against the rights, keep a copy in the sending mailbox's Sent,
         deliver local recipients, queue the rest, all in one durable commit."""
-        sender = await self.require_sender(ctx, mail_from)
+        envelope_sender = await self.require_sender(ctx, mail_from)
         limit = self.deps.settings.limits.max_message_bytes
         if len(raw) > limit:
             raise QuotaExceeded(f"message larger than {limit} bytes")
-        await self._check_header_senders(ctx, raw)
+        # The copy is kept where the message says it is from: From: the group (even with the
+        # user's own MAIL FROM) files it in the group's Sent, with who sent it.
+        sender = await self._check_header_senders(ctx, raw) or envelope_sender
         raw = self._prepare(ctx, raw, sender)
         rcpts = [parse_address(r) for r in recipients]
         if not rcpts:
@@ -92,13 +94,15 @@ class SubmissionService:
         self.deps.events.publish(*events)
         return result
 
-    async def _check_header_senders(self, ctx: AccessContext, raw: bytes) -> None:
-        """Every From: and Sender: address must be one the caller may send as."""
+    async def _check_header_senders(self, ctx: AccessContext, raw: bytes) -> Mailbox:
+        """Every From: and Sender: address must be one the caller may send as; returns the
+        mailbox of the first From: address."""
         from_addrs = headers.header_addresses(raw, "From")
         if not from_addrs:
             raise InvalidInput("the message has no From: address")
         for address in {*from_addrs, *headers.header_addresses(raw, "Sender")}:
             await self.require_sender(ctx, address)
+        return await self.require_sender(ctx, from_addrs[0])
 
     def _prepare(self, ctx: AccessContext, raw: bytes, sender: Mailbox) -> bytes:
         """Drop Bcc and any forged sent-by field; add Message-ID and Date when missing

@@ -4,7 +4,7 @@ import pyotp
 import pytest
 
 from securemail.core.context import AccessContext
-from securemail.core.errors import AuthenticationFailed, InvalidInput, NotFound
+from securemail.core.errors import AuthenticationFailed, InvalidInput, NotFound, PermissionDenied
 from securemail.services.registry import Services
 
 ALICE, BOB = "alice@acme.example", "bob@acme.example"
@@ -76,3 +76,15 @@ async def test_bad_protocol_list_is_refused(services: Services, alice: AccessCon
     with pytest.raises(InvalidInput):
         await services.credentials.create_app_password(alice, ALICE, "x", "imap,ftp")
     assert await services.credentials.list_app_passwords(alice, ALICE) == []
+
+
+async def test_an_administrator_cannot_make_app_passwords_for_users(
+    services: Services, system: AccessContext, alice: AccessContext
+):
+    await services.directory.create_user(
+        system, "admin@acme.example", admin=True, password=PASSWORD
+    )
+    admin = await services.auth.authenticate("admin@acme.example", PASSWORD, channel="web")
+    with pytest.raises(PermissionDenied):
+        await services.credentials.create_app_password(admin, ALICE, "backdoor")
+    assert await services.credentials.list_app_passwords(admin, ALICE) == []

@@ -72,9 +72,9 @@ async def auth(s: Session, arg: str) -> Reply:
     if creds.authzid and creds.authzid.lower() != creds.authcid.lower():
         return replies.reply(535, "5.7.8", "authentication credentials invalid")
     try:
-        s.ctx = await s.services.auth.authenticate(
+        s.ctx, _mailbox = await s.services.auth.authenticate_mail_client(
             creds.authcid, creds.password, channel="smtp", remote=s.channel.peer_ip
-        )
+        )  # `user#group` works as for IMAP and POP3; the From: check decides what is sent
     except AuthenticationFailed:
         return replies.reply(535, "5.7.8", "authentication credentials invalid")
     return replies.reply(235, "2.7.0", "authentication successful")

@@ -159,7 +159,7 @@ async def _accept(
         )
         if sent.queued and s.on_queued is not None:
             s.on_queued()
-        return replies.reply(250, "2.0.0", f"queued as {sent.sent_copy_id}")
+        return replies.reply(250, "2.0.0", f"message accepted ({s.session_id})")
     if s.checker is not None:
         verdict = await s.checker(raw, s.channel.peer_ip, s.helo or "", mail_from)
         refusal = _policy_refusal(s, verdict)

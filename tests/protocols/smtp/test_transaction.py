@@ -209,3 +209,36 @@ async def test_carol_replies_as_the_group_locally(run_smtp: Runner, services, de
     assert copy.sent_by == "carol@polres.co.uk"
     raw = (await services.messages.open_message(bob, copy.id)).raw
     assert b"Bcc:" not in raw and b"secret@" not in raw
+
+
+async def test_from_the_group_with_her_own_envelope_files_in_the_group_sent(
+    run_smtp: Runner, services, demo
+):
+    carol = auth_line("carol@polres.co.uk", demo.passwords["carol@polres.co.uk"])
+    channel = await run_smtp(
+        f"EHLO x.example\r\n{carol}MAIL FROM:<carol@polres.co.uk>\r\n"
+        f"RCPT TO:<bob@polres.co.uk>\r\nDATA\r\n{message('Envelope mine', sender=GROUP)}"
+        ".\r\nQUIT\r\n",
+        mode="submission",
+        tls=True,
+    )
+    assert channel.finals()[-2].startswith("250 2.0.0"), channel.replies()
+    dave = await login(services, demo, "dave")
+    group = await services.mailboxes.get_mailbox_by_address(dave, GROUP)
+    sent = next(
+        f for f in await services.mailboxes.list_folders(dave, group.id) if f.name == "Sent"
+    )
+    copies = await services.messages.list_messages(dave, sent.id)
+    assert [(m.subject, m.sent_by) for m in copies] == [("Envelope mine", "carol@polres.co.uk")]
+
+
+async def test_group_login_form_works_for_submission(run_smtp: Runner, services, demo):
+    login_form = f"carol@polres.co.uk#{GROUP}"
+    creds = auth_line(login_form, demo.passwords["carol@polres.co.uk"])
+    channel = await run_smtp(
+        f"EHLO x.example\r\n{creds}MAIL FROM:<{GROUP}>\r\nQUIT\r\n", mode="submission", tls=True
+    )
+    assert channel.finals()[2].startswith("235") and channel.finals()[3].startswith("250")
+    erin = auth_line(f"erin@polres.co.uk#{GROUP}", demo.passwords["erin@polres.co.uk"])
+    refused = await run_smtp(f"EHLO x.example\r\n{erin}QUIT\r\n", mode="submission", tls=True)
+    assert refused.finals()[2].startswith("535 5.7.8")
