@@ -28,13 +28,21 @@ class AuthService:
         self.deps = deps
 
     async def authenticate(
-        self, address: str, password: str, *, channel: str, remote: str = ""
+        self,
+        address: str,
+        password: str,
+        *,
+        channel: str,
+        remote: str = "",
+        opens: str | None = None,
     ) -> AccessContext:
         """An AccessContext for good credentials; AuthenticationFailed for anything else.
 
         Unknown address, wrong password, locked or disabled account all fail the same way
         and cost the same argon2 verification. Mail clients (channel imap, pop3 or smtp) may
-        use an app password for that protocol; a user with a second factor must.
+        use an app password for that protocol; a user with a second factor must. With
+        `opens` (a group mailbox address), a mailbox the user may not read counts as a wrong
+        password, in the reply, the lockout counter and the audit log alike.
         """
         try:
             key = parse_address(address).key
@@ -48,18 +56,31 @@ class AuthService:
         locked_until = as_utc(row.locked_until) if row is not None else None
         locked = locked_until is not None and locked_until > datetime.now(UTC)
         usable = row is not None and not row.disabled and not locked
-        if row is not None and usable and _app_password_fits(app, row.id, channel):
-            assert app is not None
-            return await self._record_success(row.id, channel, remote, app.id)
-        stored = row.password_hash if row is not None else None
-        ok = await asyncio.to_thread(self.deps.hasher.verify, stored, password)
-        if row is not None and row.totp_secret and mail_client:
-            ok = False  # with a second factor, mail clients log in with app passwords only
+        app_ok = row is not None and _app_password_fits(app, row.id, channel)
+        ok = app_ok
+        if not app_ok:
+            stored = row.password_hash if row is not None else None
+            ok = await asyncio.to_thread(self.deps.hasher.verify, stored, password)
+            if row is not None and row.totp_secret and mail_client:
+                ok = False  # with a second factor, mail clients log in with app passwords only
+        if ok and usable and opens is not None and row is not None:
+            ok = await self._may_open(row.id, opens)
         if not usable or not ok:
             await self._record_failure(key, channel, remote, counted=row is not None and not locked)
             raise AuthenticationFailed(FAILED)
         assert row is not None
-        return await self._record_success(row.id, channel, remote)
+        app_id = app.id if app_ok and app is not None else None
+        return await self._record_success(row.id, channel, remote, app_id)
+
+    async def _may_open(self, user_id: int, group_address: str) -> bool:
+        """True when the user may read the group mailbox at `group_address`."""
+        async with self.deps.db.read() as conn:
+            user = await dir_repo.find_user(conn, user_id)
+            if user is None:
+                return False
+            ctx = AccessContext(user.id, user.org_id, user.role, user.address)
+            mailbox = await self._readable_group(conn, ctx, group_address)
+            return mailbox is not None and Right.READ in await rights_on(conn, ctx, mailbox)
 
     async def _record_failure(self, key: str, channel: str, remote: str, *, counted: bool) -> None:
         settings = self.deps.settings.auth
@@ -113,7 +134,10 @@ class AuthService:
         not read fails exactly like a wrong password: nothing tells that it exists.
         """
         user_part, sep, group_part = login.partition(GROUP_LOGIN_SEPARATOR)
-        ctx = await self.authenticate(user_part, password, channel=channel, remote=remote)
+        opens = group_part if sep else None
+        ctx = await self.authenticate(
+            user_part, password, channel=channel, remote=remote, opens=opens
+        )
         async with self.deps.db.read() as conn:
             if not sep:
                 mailbox = await mailbox_repo.find_personal_mailbox(conn, ctx.user_id)

@@ -37,7 +37,7 @@ def ca() -> trustme.CA:
 
 
 def listener_env(store: TestStore, ca: trustme.CA, tmp: Path) -> dict[str, str]:
-    cert = ca.issue_cert(HOST, "127.0.0.1")
+    cert = ca.issue_cert(HOST, "127.0.0.1", common_name=HOST)  # fetchmail wants a CN
     cert_file, key_file = tmp / "server.pem", tmp / "server.key"
     cert.cert_chain_pems[0].write_to_path(str(cert_file))
     for extra in cert.cert_chain_pems[1:]:
@@ -45,6 +45,8 @@ def listener_env(store: TestStore, ca: trustme.CA, tmp: Path) -> dict[str, str]:
     cert.private_key_pem.write_to_path(str(key_file))
     env = dict(store.env)
     for key in ("SMTP_PORT", "SMTP_SUBMISSION_PORT", "SMTP_SUBMISSIONS_PORT", "HTTP_PORT"):
+        env[f"SECUREMAIL_{key}"] = "0"
+    for key in ("POP3_PORT", "POP3_TLS_PORT", "IMAP_PORT", "IMAP_TLS_PORT"):
         env[f"SECUREMAIL_{key}"] = "0"
     env.update(
         SECUREMAIL_SERVER_HOSTNAME=HOST,

@@ -14,7 +14,10 @@ READY = "securemail ready"
 class ServeProcess:
     def __init__(self, env: dict[str, str], data_dir: Path, cwd: Path) -> None:
         self.env = {**os.environ, **env}
-        for key in ("SMTP_PORT", "SMTP_SUBMISSION_PORT", "SMTP_SUBMISSIONS_PORT", "HTTP_PORT"):
+        for key in (
+            "SMTP_PORT", "SMTP_SUBMISSION_PORT", "SMTP_SUBMISSIONS_PORT", "HTTP_PORT",
+            "POP3_PORT", "POP3_TLS_PORT", "IMAP_PORT", "IMAP_TLS_PORT",
+        ):  # fmt: skip
             self.env[f"SECUREMAIL_{key}"] = "0"
         self.data_dir = data_dir
         self.cwd = cwd

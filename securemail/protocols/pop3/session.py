@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,8 +17,6 @@ from securemail.services.maildrop import Maildrop
 from securemail.services.registry import Services
 from securemail.wire import pop3
 from securemail.wire.pop3 import Command, Pop3SyntaxError, parse_command
-
-log = logging.getLogger(__name__)
 
 
 class State(enum.Enum):
@@ -99,9 +96,9 @@ class Session:
         await self.channel.write(data)
 
     async def run(self) -> None:
-        # No <timestamp> in the greeting: we offer no APOP (STACK.md gotcha 5).
-        await self.channel.write(pop3.ok(f"{self.config.hostname} POP3 server ready"))
         try:
+            # No <timestamp> in the greeting: we offer no APOP (STACK.md gotcha 5).
+            await self.channel.write(pop3.ok(f"{self.config.hostname} POP3 server ready"))
             while not self.closing:
                 await self._one_command()
         except IdleTimeout:
