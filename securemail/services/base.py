@@ -31,8 +31,11 @@ class Deps:
 
 
 async def rights_on(conn: AsyncConnection, ctx: AccessContext, mailbox: Mailbox) -> Right:
-    """The caller's effective rights on `mailbox`, straight from core.rights."""
-    granted = await mailbox_repo.granted_rights(conn, mailbox.id, ctx.user_id)
+    """The caller's effective rights on `mailbox`, straight from core.rights. A user disabled
+    after logging in has none: open sessions lose every mailbox at their next request."""
+    granted, disabled = await mailbox_repo.grant_and_standing(conn, mailbox.id, ctx.user_id)
+    if disabled:
+        return Right.NONE
     return effective_rights(ctx.principal, mailbox_repo.facts(mailbox), [granted])
 
 

@@ -40,6 +40,9 @@ class MailboxService:
     async def list_mailboxes(self, ctx: AccessContext) -> list[Mailbox]:
         """The personal mailbox and every group mailbox the caller may read, with their rights."""
         async with self.deps.db.read() as conn:
+            _none, disabled = await mailbox_repo.grant_and_standing(conn, 0, ctx.user_id)
+            if disabled:  # disabled after logging in: nothing is visible any more
+                return []
             rows = await mailbox_repo.list_candidate_mailboxes(conn, ctx.user_id, ctx.org_id)
         out = []
         for mailbox, granted in rows:

@@ -145,6 +145,26 @@ async def granted_rights(conn: AsyncConnection, mailbox_id: int, user_id: int) -
     return rights_from_bits(bits or 0)
 
 
+async def grant_and_standing(
+    conn: AsyncConnection, mailbox_id: int, user_id: int
+) -> tuple[Right, bool]:
+    """What the user was granted on the mailbox, and whether the user is disabled (one query).
+    A user id with no row (the console's system context) is not disabled."""
+    query = (
+        select(users.c.disabled, grants.c.rights)
+        .select_from(
+            users.outerjoin(
+                grants, and_(grants.c.user_id == users.c.id, grants.c.mailbox_id == mailbox_id)
+            )
+        )
+        .where(users.c.id == user_id)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return Right.NONE, False
+    return rights_from_bits(row.rights or 0), bool(row.disabled)
+
+
 async def set_grant(
     conn: AsyncConnection, mailbox_id: int, user_id: int, rights: Right, by: str
 ) -> None:
