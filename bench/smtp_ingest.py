@@ -33,13 +33,20 @@ RCPT = "bench@example.test"
 
 
 def securemail(env: dict[str, str], *args: str, stdin: str = "") -> None:
-    subprocess.run([SECUREMAIL, *args], env=env, input=stdin, text=True, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [SECUREMAIL, *args], env=env, input=stdin, text=True, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def start_server(env: dict[str, str], data_dir: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen([SECUREMAIL, "serve"], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SECUREMAIL, "serve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if "securemail ready" in line:
@@ -66,10 +73,26 @@ async def count_inbox(env: dict[str, str]) -> int:
         await runtime.close()
 
 
-def one_run(env: dict[str, str], port: int, n: int, size: int, sessions: int) -> tuple[float, float]:
+def one_run(
+    env: dict[str, str], port: int, n: int, size: int, sessions: int
+) -> tuple[float, float]:
     before = asyncio.run(count_inbox(env))
-    cmd = ["smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(size),
-           "-f", "loadgen@sender.test", "-t", RCPT, "-M", "loadgen.test", f"127.0.0.1:{port}"]
+    cmd = [
+        "smtp-source",
+        "-s",
+        str(sessions),
+        "-m",
+        str(n),
+        "-l",
+        str(size),
+        "-f",
+        "loadgen@sender.test",
+        "-t",
+        RCPT,
+        "-M",
+        "loadgen.test",
+        f"127.0.0.1:{port}",
+    ]
     t0 = time.monotonic()
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=1800)
     t_accept = time.monotonic() - t0
@@ -101,29 +124,40 @@ def main() -> None:
     if shutil.which("smtp-source") is None:
         raise SystemExit("smtp-source not found: apt-get install postfix")
     data_dir = Path(tempfile.mkdtemp(prefix="securemail-bench-"))
-    env = {**os.environ, "SECUREMAIL_SERVER_DATA_DIR": str(data_dir),
-           "SECUREMAIL_SMTP_PORT": "0", "SECUREMAIL_SMTP_SUBMISSION_PORT": "0",
-           "SECUREMAIL_SMTP_SUBMISSIONS_PORT": "0", "SECUREMAIL_HTTP_PORT": "0",
-           "SECUREMAIL_POP3_PORT": "0", "SECUREMAIL_POP3_TLS_PORT": "0",
-           "SECUREMAIL_IMAP_PORT": "0", "SECUREMAIL_IMAP_TLS_PORT": "0",
-           "SECUREMAIL_SMTP_MAX_CONNECTIONS_PER_IP": "200",
-           "SECUREMAIL_SMTP_MAX_COMMANDS_BEFORE_MAIL": "1000"}
+    env = {
+        **os.environ,
+        "SECUREMAIL_SERVER_DATA_DIR": str(data_dir),
+        "SECUREMAIL_SMTP_PORT": "0",
+        "SECUREMAIL_SMTP_SUBMISSION_PORT": "0",
+        "SECUREMAIL_SMTP_SUBMISSIONS_PORT": "0",
+        "SECUREMAIL_HTTP_PORT": "0",
+        "SECUREMAIL_POP3_PORT": "0",
+        "SECUREMAIL_POP3_TLS_PORT": "0",
+        "SECUREMAIL_IMAP_PORT": "0",
+        "SECUREMAIL_IMAP_TLS_PORT": "0",
+        "SECUREMAIL_SMTP_MAX_CONNECTIONS_PER_IP": "200",
+        "SECUREMAIL_SMTP_MAX_COMMANDS_BEFORE_MAIL": "1000",
+    }
     if a.database_url:
         env["SECUREMAIL_DATABASE_URL"] = a.database_url
     securemail(env, "org", "create", "Bench", "--domain", "example.test")
     securemail(env, "user", "create", RCPT, "--password-stdin", stdin="benchpass-long\n")
     proc, port = start_server(env, data_dir)
-    print(f"# securemail SMTP ingest, {platform.node()}, {os.cpu_count()} cores, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"store={'PostgreSQL' if a.database_url else 'SQLite'}, "
-          f"{a.messages} x {a.size} B, median (min-max) of {a.reps}")
+    print(
+        f"# securemail SMTP ingest, {platform.node()}, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"store={'PostgreSQL' if a.database_url else 'SQLite'}, "
+        f"{a.messages} x {a.size} B, median (min-max) of {a.reps}"
+    )
     print("| sessions | accepted msg/s | end-to-end msg/s |")
     print("|---|---|---|")
     try:
         for sessions in (int(s) for s in a.sessions.split(",")):
             runs = [one_run(env, port, a.messages, a.size, sessions) for _ in range(a.reps)]
-            print(f"| {sessions} | {fmt([r[0] for r in runs])} | {fmt([r[1] for r in runs])} |",
-                  flush=True)
+            print(
+                f"| {sessions} | {fmt([r[0] for r in runs])} | {fmt([r[1] for r in runs])} |",
+                flush=True,
+            )
     finally:
         proc.terminate()
         proc.wait(60)
