@@ -11,6 +11,7 @@ fetch-modifier  = "CHANGEDSINCE" SP mod-sequence-value
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import TYPE_CHECKING
 
+from securemail.core.errors import NotFound
 from securemail.core.model import MessageSummary
 from securemail.protocols.imap import structure
 from securemail.protocols.imap.errors import Bad
@@ -114,7 +116,8 @@ async def fetch(s: Session, cmd: Command) -> Outcome:
         items.append(Item("MODSEQ"))
     for seq, summary in s.view.select(seqset, by_uid):
         if since is None or summary.modseq > since:
-            await s.send(await fetch_one(s, seq, summary, items))
+            with contextlib.suppress(NotFound):  # expunged by another session meanwhile
+                await s.send(await fetch_one(s, seq, summary, items))
     return ok(f"{cmd.name} completed")
 
 
@@ -156,7 +159,8 @@ def render(item: Item, m: MessageSummary, raw: bytes, get: Callable[[], Message]
     if name == "ENVELOPE":
         return b"ENVELOPE " + structure.envelope(get())
     if name in ("BODYSTRUCTURE", "BODY"):
-        return name.encode() + b" " + structure.bodystructure(get())
+        extended = name == "BODYSTRUCTURE"
+        return name.encode() + b" " + structure.bodystructure(get(), extended=extended)
     return _content(item, raw)
 
 

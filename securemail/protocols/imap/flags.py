@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from securemail.core.errors import NotFound
 from securemail.core.model import Flag, MessageSummary
 from securemail.protocols.imap.errors import Bad, No
 from securemail.protocols.imap.state import Outcome, ok
@@ -94,7 +95,10 @@ async def store(s: Session, cmd: Command) -> Outcome:
         if unchanged is not None and summary.modseq > unchanged:
             modified.append(str(summary.uid if by_uid else seq))
             continue
-        updated = await _store_one(s, summary, _apply(mode, summary, given))
+        try:
+            updated = await _store_one(s, summary, _apply(mode, summary, given))
+        except NotFound:  # expunged by another session meanwhile
+            continue
         view.replace(updated)
         if not silent or unchanged is not None:
             await s.send(_fetch_line(s, seq, updated, by_uid))

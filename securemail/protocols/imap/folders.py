@@ -23,6 +23,8 @@ SPECIAL = {
     SpecialUse.DRAFTS: "\\Drafts",
     SpecialUse.TRASH: "\\Trash",
 }
+SELECT_OPTIONS = {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}  # RFC 5258, 6154
+RETURN_OPTIONS = {"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"}  # RFC 5258, 6154, 5819
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT", "HIGHESTMODSEQ", "SIZE")
 
 
@@ -60,6 +62,8 @@ def parse_list(args: list[object]) -> ListRequest:
     select: set[str] = set()
     if args and isinstance(args[0], list):
         select = {atom(a).upper() for a in token_list(args.pop(0))}
+        if not select <= SELECT_OPTIONS:
+            raise Bad("unknown LIST selection option")
     if len(args) < 2:
         raise Bad("LIST takes a reference and a mailbox pattern")
     reference, spec = astring(args[0]), args[1]
@@ -83,6 +87,8 @@ def _return_options(request: ListRequest, options: list[object]) -> None:
             request.status = [atom(i).upper() for i in items]
             if not request.status or any(i not in STATUS_ITEMS for i in request.status):
                 raise Bad("bad STATUS return option")
+        elif word not in RETURN_OPTIONS:
+            raise Bad(f"unknown LIST return option {word[:40]}")
         request.returns.add(word)
         index += 1
 

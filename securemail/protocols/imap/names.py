@@ -52,8 +52,8 @@ def quote(s: Session, name: str) -> str:
 async def mailboxes(s: Session) -> list[tuple[str, Mailbox]]:
     """(prefix, mailbox): the home mailbox at the top, readable groups under Shared/."""
     login = s.login
-    if login.group_login:
-        return [("", login.home)]
+    if login.group_login:  # rights as they are now, not as they were at login
+        return [("", await s.services.mailboxes.get_mailbox(login.ctx, login.home.id))]
     out = [("", login.home)]
     for mailbox in await s.services.mailboxes.list_mailboxes(login.ctx):
         if mailbox.id != login.home.id:

@@ -109,22 +109,39 @@ def _disposition(msg: Message) -> bytes:
     return plist([nstring(kind), _params(msg, "content-disposition")])
 
 
-def bodystructure(msg: Message, depth: int = 0) -> bytes:
-    """body = "(" (body-type-1part / body-type-mpart) ")", with extension data."""
+def bodystructure(msg: Message, depth: int = 0, *, extended: bool = True) -> bytes:
+    """body = "(" (body-type-1part / body-type-mpart) ")"; extension data for BODYSTRUCTURE,
+    none for BODY (RFC 3501 7.4.2)."""
+    nested = _content_type(msg) == ("message", "rfc822")
+    parts = msg.get_payload() if msg.is_multipart() and not nested and depth < MAX_DEPTH else None
+    listed = parts[:MAX_PARTS] if isinstance(parts, list) else []
+    children = [p for p in listed if isinstance(p, Message)]
+    if not children:
+        return _single(msg, depth, extended)
+    inner = b"".join(bodystructure(p, depth + 1, extended=extended) for p in children)
+    out = inner + b" " + nstring(_content_type(msg)[1].upper())
+    if extended:
+        out += b" " + b" ".join([_params(msg, "content-type"), _disposition(msg), b"NIL", b"NIL"])
+    return b"(" + out + b")"
+
+
+def _content_type(msg: Message) -> tuple[str, str]:
     try:
-        ctype = msg.get_content_type()
+        main, _, sub = msg.get_content_type().partition("/")
     except Exception:
-        ctype = "text/plain"
-    main, _, sub = ctype.partition("/")
-    if msg.is_multipart() and depth < MAX_DEPTH:
-        parts = msg.get_payload()
-        assert isinstance(parts, list)
-        inner = b"".join(
-            bodystructure(p, depth + 1) for p in parts[:MAX_PARTS] if isinstance(p, Message)
-        )
-        ext = [_params(msg, "content-type"), _disposition(msg), b"NIL", b"NIL"]
-        return b"(" + inner + b" " + nstring(sub.upper()) + b" " + b" ".join(ext) + b")"
-    body = _payload_bytes(msg)
+        return "text", "plain"
+    return (main, sub) if main and sub else ("text", "plain")
+
+
+def _single(msg: Message, depth: int, extended: bool) -> bytes:
+    """body-type-basic / body-type-msg / body-type-text."""
+    main, sub = _content_type(msg)
+    if msg.is_multipart():  # message/rfc822, or a multipart too deep to descend into
+        body = split_header(msg.as_bytes(policy=_CRLF))[1]
+        if main != "message":
+            main, sub = "application", "octet-stream"
+    else:
+        body = _payload_bytes(msg)
     fields = [
         nstring(main.upper()),
         nstring(sub.upper()),
@@ -134,12 +151,14 @@ def bodystructure(msg: Message, depth: int = 0) -> bytes:
         nstring((_raw_header(msg, "Content-Transfer-Encoding") or "7BIT").upper()),
         str(len(body)).encode(),
     ]
-    if main == "message" and sub == "rfc822" and depth < MAX_DEPTH:
-        enclosed = parse(body)
-        fields += [envelope(enclosed), bodystructure(enclosed, depth + 1)]
-    if main in ("text", "message"):
+    enclosed = (main, sub) == ("message", "rfc822") and depth < MAX_DEPTH
+    if enclosed:
+        inner = parse(body)
+        fields += [envelope(inner), bodystructure(inner, depth + 1, extended=extended)]
+    if main == "text" or enclosed:
         fields.append(str(body.count(b"\n")).encode())
-    fields += [nstring(_raw_header(msg, "Content-MD5")), _disposition(msg), b"NIL", b"NIL"]
+    if extended:
+        fields += [nstring(_raw_header(msg, "Content-MD5")), _disposition(msg), b"NIL", b"NIL"]
     return plist(fields)
 
 
