@@ -75,6 +75,11 @@ class DirectoryService:
         if await dir_repo.find_domain_org(conn, domain) is not None:
             raise Conflict(f"domain {domain} already belongs to an organisation")
 
+    async def is_local_domain(self, domain: str) -> bool:
+        """Whether a mail domain is served here: public knowledge (it is in the MX record)."""
+        async with self.deps.db.read() as conn:
+            return await dir_repo.find_domain_org(conn, domain) is not None
+
     async def list_orgs(self, ctx: AccessContext) -> list[Organisation]:
         if ctx.role is Role.SERVICE_ADMIN:
             scope = None

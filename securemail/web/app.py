@@ -1,10 +1,13 @@
 """The ASGI app factory: health endpoints for operators and load balancers."""
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from securemail import __version__
+from securemail.core.addresses import normalise_domain
+from securemail.core.errors import InvalidInput
 from securemail.services.registry import Services
+from securemail.web.autoconfig import config_xml
 
 
 def create_app(services: Services) -> FastAPI:
@@ -29,5 +32,22 @@ def create_app(services: Services) -> FastAPI:
         except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/.well-known/autoconfig/mail/config-v1.1.xml", include_in_schema=False)
+    @app.get("/mail/config-v1.1.xml", include_in_schema=False)
+    async def autoconfig(request: Request) -> Response:
+        """Autoconfiguration for mail clients; the address's domain must be one of ours."""
+        address = request.query_params.get("emailaddress", "")
+        domain = address.rpartition("@")[2] or (request.url.hostname or "").removeprefix(
+            "autoconfig."
+        )
+        try:
+            domain = normalise_domain(domain)
+        except InvalidInput:
+            return Response("unknown domain", status_code=404, media_type="text/plain")
+        if not await services.directory.is_local_domain(domain):
+            return Response("unknown domain", status_code=404, media_type="text/plain")
+        body = config_xml(services.deps.settings, domain)
+        return Response(body, media_type="application/xml")
 
     return app
