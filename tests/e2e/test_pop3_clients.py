@@ -8,19 +8,13 @@ import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 
-from securemail.app import Server
-from securemail.config import load_settings
 from securemail.core.context import system_context
-from securemail.net.dns import StaticResolver
-from securemail.services.demo import load_demo
-from tests.conftest import TestStore
-from tests.e2e.conftest import HOST, Running, listener_env
+from tests.e2e.conftest import HOST, Running
 
 GROUP = "GM.ZeroTolerance@polres.co.uk"
 SUBJECT = b"Subject: Enquiry: zero tolerance policing evaluation data"
@@ -198,30 +192,6 @@ def delivered(home: Path) -> list[bytes]:
     return [p.read_bytes() for p in sorted(home.glob("msg.*"))]
 
 
-@pytest.fixture
-async def running_cn(store: TestStore, ca: trustme.CA, tmp_path: Path) -> AsyncIterator[Running]:
-    """The live server of `running`, its certificate carrying a subject CN as well: fetchmail
-    insists on a CN before it looks at the subjectAltName (trustme issues none by default)."""
-    env = listener_env(store, ca, tmp_path)
-    cert = ca.issue_cert(HOST, "127.0.0.1", common_name=HOST)
-    cert.cert_chain_pems[0].write_to_path(env["SECUREMAIL_SMTP_TLS_CERT_FILE"])
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(env["SECUREMAIL_SMTP_TLS_CERT_FILE"], append=True)
-    cert.private_key_pem.write_to_path(env["SECUREMAIL_SMTP_TLS_KEY_FILE"])
-    resolver = StaticResolver(txt_records={})
-    server = Server(load_settings(env=env), resolver=resolver)
-    await server.start()
-    demo = await load_demo(server.runtime.services, system_context("test"))
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    try:
-        yield Running(server, demo, client, ca_file, resolver)
-    finally:
-        await server.stop(grace=2)
-
-
 needs_fetchmail = pytest.mark.skipif(
     shutil.which("fetchmail") is None, reason="fetchmail is not installed"
 )
@@ -229,10 +199,10 @@ needs_fetchmail = pytest.mark.skipif(
 
 @needs_fetchmail
 async def test_fetchmail_pop3s_keeps_the_team_mailbox_intact(
-    running_cn: Running, unprivileged_dir: Path
+    running: Running, unprivileged_dir: Path
 ):
     """alice's client deletes after download: only her view empties, bob still gets it."""
-    home, running = unprivileged_dir, running_cn
+    home = unprivileged_dir
     assert await asyncio.to_thread(fetchmail, running, home, "alice", "pop3s", False) == 0
     [message] = delivered(home)
     assert SUBJECT in message
@@ -242,8 +212,8 @@ async def test_fetchmail_pop3s_keeps_the_team_mailbox_intact(
 
 
 @needs_fetchmail
-async def test_fetchmail_pop3_with_stls(running_cn: Running, unprivileged_dir: Path):
-    home, running = unprivileged_dir, running_cn
+async def test_fetchmail_pop3_with_stls(running: Running, unprivileged_dir: Path):
+    home = unprivileged_dir
     assert await asyncio.to_thread(fetchmail, running, home, "bob", "pop3", True) == 0
     assert any(SUBJECT in m for m in delivered(home))
     assert (await asyncio.to_thread(group_stat, running, "bob"))[0] == 1  # kept
