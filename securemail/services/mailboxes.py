@@ -13,7 +13,6 @@ from securemail.core.model import FOLDER_SEPARATOR, Folder, Mailbox
 from securemail.core.rights import Right, effective_rights
 from securemail.services.base import Deps, audit_group, require_folder, require_mailbox
 from securemail.store.repos import mailboxes as mailbox_repo
-from securemail.store.repos import messages as message_repo
 
 
 def validate_folder_name(name: str, max_length: int) -> str:
@@ -154,7 +153,7 @@ class MailboxService:
         """(mailbox id, folder name) the caller subscribed to in IMAP, in mailboxes they read."""
         readable = {m.id for m in await self.list_mailboxes(ctx)}
         async with self.deps.db.read() as conn:
-            rows = await message_repo.list_subscriptions(conn, ctx.user_id)
+            rows = await mailbox_repo.list_subscriptions(conn, ctx.user_id)
         return [(mailbox_id, name) for mailbox_id, name in rows if mailbox_id in readable]
 
     async def set_subscription(
@@ -165,7 +164,7 @@ class MailboxService:
             raise InvalidInput("bad folder name")
         async with self.deps.db.write() as conn:
             await require_mailbox(conn, ctx, mailbox_id)
-            await message_repo.set_subscription(conn, ctx.user_id, mailbox_id, name, subscribed)
+            await mailbox_repo.set_subscription(conn, ctx.user_id, mailbox_id, name, subscribed)
 
     async def _audit_group(
         self, conn: AsyncConnection, ctx: AccessContext, mailbox: Mailbox, action: str, target: str

@@ -20,6 +20,7 @@ from securemail.core.context import AccessContext, system_context
 from securemail.core.model import Folder, Mailbox, Organisation
 from securemail.core.rights import Right
 from securemail.services.registry import Services
+from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
 
 PASSWORD = "correct horse battery staple"
@@ -146,7 +147,7 @@ class World:
     async def subscriptions(self, user_id: int) -> list[tuple[int, str]]:
         """Every IMAP subscription the user holds, readable mailbox or not."""
         async with self.services.deps.db.read() as conn:
-            return sorted(await message_repo.list_subscriptions(conn, user_id))
+            return sorted(await mailbox_repo.list_subscriptions(conn, user_id))
 
 
 async def build_world(services: Services) -> World:

@@ -9,8 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import STANDARD_FOLDERS, Folder, Grant, Mailbox, SpecialUse
 from securemail.core.rights import MailboxFacts, MailboxKind, Right, rights_from_bits
-from securemail.store.repos.common import now, upsert
-from securemail.store.schema import folders, grants, mailboxes, messages, seen, users
+from securemail.store.repos.common import insert_ignore, now, upsert
+from securemail.store.schema import (
+    folders,
+    grants,
+    imap_subscriptions,
+    mailboxes,
+    messages,
+    seen,
+    users,
+)
 
 
 def _mailbox(row: Any, rights: Right = Right.NONE) -> Mailbox:
@@ -311,3 +319,29 @@ async def delete_folder(conn: AsyncConnection, folder_id: int) -> None:
 async def folder_is_empty(conn: AsyncConnection, folder_id: int) -> bool:
     query = select(messages.c.id).where(messages.c.folder_id == folder_id).limit(1)
     return (await conn.scalar(query)) is None
+
+
+# --- IMAP subscriptions -----------------------------------------------------------------
+
+
+async def list_subscriptions(conn: AsyncConnection, user_id: int) -> list[tuple[int, str]]:
+    """IMAP subscriptions of a user: (mailbox id, folder name)."""
+    query = select(imap_subscriptions.c.mailbox_id, imap_subscriptions.c.name).where(
+        imap_subscriptions.c.user_id == user_id
+    )
+    return [(int(r.mailbox_id), str(r.name)) for r in await conn.execute(query)]
+
+
+async def set_subscription(
+    conn: AsyncConnection, user_id: int, mailbox_id: int, name: str, subscribed: bool
+) -> None:
+    where = and_(
+        imap_subscriptions.c.user_id == user_id,
+        imap_subscriptions.c.mailbox_id == mailbox_id,
+        imap_subscriptions.c.name == name,
+    )
+    if subscribed:
+        values = {"user_id": user_id, "mailbox_id": mailbox_id, "name": name}
+        await conn.execute(insert_ignore(conn, imap_subscriptions, values))
+    else:
+        await conn.execute(delete(imap_subscriptions).where(where))

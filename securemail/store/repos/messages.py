@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from securemail.core.model import Flag, MessageSummary
 from securemail.mail.parse import ParsedFields
 from securemail.store.repos.common import as_utc, insert_ignore, now
-from securemail.store.schema import contents, folders, imap_subscriptions, messages, seen, users
+from securemail.store.schema import contents, folders, messages, seen, users
 
 SORT_COLUMNS = {
     "date": messages.c.internal_date,
@@ -296,29 +296,6 @@ async def list_folder_by_uid(
     """Every message of a folder in UID order (an IMAP session's view of the folder)."""
     query = summary_query(user_id).where(messages.c.folder_id == folder_id).order_by(messages.c.uid)
     return [to_summary(r) for r in await conn.execute(query)]
-
-
-async def list_subscriptions(conn: AsyncConnection, user_id: int) -> list[tuple[int, str]]:
-    """IMAP subscriptions of a user: (mailbox id, folder name)."""
-    query = select(imap_subscriptions.c.mailbox_id, imap_subscriptions.c.name).where(
-        imap_subscriptions.c.user_id == user_id
-    )
-    return [(int(r.mailbox_id), str(r.name)) for r in await conn.execute(query)]
-
-
-async def set_subscription(
-    conn: AsyncConnection, user_id: int, mailbox_id: int, name: str, subscribed: bool
-) -> None:
-    where = and_(
-        imap_subscriptions.c.user_id == user_id,
-        imap_subscriptions.c.mailbox_id == mailbox_id,
-        imap_subscriptions.c.name == name,
-    )
-    if subscribed:
-        values = {"user_id": user_id, "mailbox_id": mailbox_id, "name": name}
-        await conn.execute(insert_ignore(conn, imap_subscriptions, values))
-    else:
-        await conn.execute(delete(imap_subscriptions).where(where))
 
 
 async def count_in_folder(conn: AsyncConnection, folder_id: int) -> int:
