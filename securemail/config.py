@@ -31,6 +31,11 @@ class DatabaseSettings:
 class HttpSettings:
     bind: str = "127.0.0.1"
     port: int = 8080
+    session_idle_minutes: int = 30  # a webmail session ends after this long without a request
+    require_second_factor: bool = False  # every webmail user must enrol TOTP before reading mail
+    max_upload_bytes: int = 10 * 1024 * 1024  # attachments of one compose, all together
+    max_request_bytes: int = 12 * 1024 * 1024  # any request body; larger ones get 413
+    secure_cookies: bool = False  # mark cookies Secure (set when a TLS proxy fronts webmail)
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,15 @@ class AuditEntry:
     detail: str
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPolicy:
+    """An organisation's own limits; None means the server-wide setting applies."""
+
+    org_id: int
+    recipient_allowlist: tuple[str, ...] = ()  # closed community: mail only to these domains
+    max_message_bytes: int | None = None
+    session_idle_minutes: int | None = None
+    min_password_length: int | None = None
+    require_second_factor: bool = False

@@ -82,7 +82,17 @@ class AuthService:
             mailbox = await self._readable_group(conn, ctx, group_address)
             return mailbox is not None and Right.READ in await rights_on(conn, ctx, mailbox)
 
-    async def _record_failure(self, key: str, channel: str, remote: str, *, counted: bool) -> None:
+    async def record_failure(self, address: str, channel: str, remote: str, why: str) -> None:
+        """A failed login after the password (a wrong second factor): lockout and audit."""
+        try:
+            key = parse_address(address).key
+        except InvalidInput:
+            key = ""
+        await self._record_failure(key, channel, remote, counted=bool(key), why=why)
+
+    async def _record_failure(
+        self, key: str, channel: str, remote: str, *, counted: bool, why: str = ""
+    ) -> None:
         settings = self.deps.settings.auth
         probe = AccessContext(0, None, Role.USER, key or "-", channel, remote)
         async with self.deps.db.write() as conn:
@@ -102,6 +112,7 @@ class AuthService:
                     conn, user.id, success=False, failed_logins=failures, locked_until=until
                 )
             org_id = user.org_id if user is not None else None
+            detail = f"{detail} ({why})" if why else detail
             await audit(
                 conn, probe, "login.failed", target=key or "-", detail=detail, org_id=org_id
             )

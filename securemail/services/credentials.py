@@ -1,5 +1,6 @@
-"""Second factors (TOTP) and app passwords for mail clients."""
+"""Second factors (TOTP), app passwords for mail clients, and changing one's own password."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,8 +14,11 @@ from securemail.core.rights import Role, may_administer_org
 from securemail.security import totp
 from securemail.security.app_passwords import PROTOCOLS, app_password_hash, generate_app_password
 from securemail.services.base import Deps, audit
+from securemail.services.directory import check_password
+from securemail.services.org_policy import limits_for
 from securemail.store.repos import credentials as cred_repo
 from securemail.store.repos import directory as dir_repo
+from securemail.store.repos import web_sessions as session_repo
 
 MAX_LABEL = 100
 
@@ -94,10 +98,12 @@ class CredentialService:
 
     async def confirm_totp(self, ctx: AccessContext, secret: str, code: str) -> None:
         """Enrol the second factor once the user proves their app shows the right code."""
-        if not totp.verify(secret, code):
+        step = totp.matching_step(secret, code)
+        if step is None:
             raise InvalidInput("the code does not match: check the time on your device")
         async with self.deps.db.write() as conn:
             await cred_repo.set_totp_secret(conn, ctx.user_id, secret)
+            await session_repo.reset_totp_step(conn, ctx.user_id, step)  # no replay at login
             await audit(conn, ctx, "totp.enrol", target=ctx.address)
 
     async def reset_second_factor(self, ctx: AccessContext, address: str) -> None:
@@ -111,3 +117,26 @@ class CredentialService:
     async def has_second_factor(self, ctx: AccessContext) -> bool:
         async with self.deps.db.read() as conn:
             return await cred_repo.totp_secret(conn, ctx.user_id) is not None
+
+    async def change_own_password(self, ctx: AccessContext, old: str, new: str) -> None:
+        """Replace the caller's password once the old one is proven. A wrong old password is
+        InvalidInput and changes nothing: it is not a login, so it counts no failure."""
+        async with self.deps.db.read() as conn:
+            stored = await cred_repo.password_hash(conn, ctx.user_id)
+            limits = await limits_for(conn, self.deps.settings, ctx.org_id)
+        _check_new_password(old, new, limits.min_password_length)
+        if not await asyncio.to_thread(self.deps.hasher.verify, stored, old):
+            raise InvalidInput("the current password is wrong: nothing was changed")
+        new_hash = await asyncio.to_thread(self.deps.hasher.hash, new)
+        async with self.deps.db.write() as conn:
+            if await cred_repo.password_hash(conn, ctx.user_id) != stored:
+                raise InvalidInput("the password changed meanwhile: please try again")
+            await cred_repo.set_password_hash(conn, ctx.user_id, new_hash)
+            await audit(conn, ctx, "password.change", target=ctx.address)
+
+
+def _check_new_password(old: str, new: str, minimum: int) -> None:
+    """The organisation's password rules, and not the old one again."""
+    check_password(new, minimum)
+    if new == old:
+        raise InvalidInput("the new password must differ from the current one")

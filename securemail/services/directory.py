@@ -9,13 +9,16 @@ from securemail.core.addresses import normalise_domain, parse_address
 from securemail.core.context import AccessContext
 from securemail.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from securemail.core.model import Mailbox, Organisation, User
-from securemail.core.rights import MailboxKind, Role, may_administer_org
+from securemail.core.rights import MailboxKind, Right, Role, effective_rights, may_administer_org
 from securemail.security.secrets import generate_password
 from securemail.services.base import Deps, audit
+from securemail.services.org_policy import limits_for
 from securemail.store.repos import directory as dir_repo
 from securemail.store.repos import mailboxes as mailbox_repo
 
 MAX_NAME = 200
+MAX_SUGGESTIONS = 50  # addresses one completion request returns at most
+MAX_SUGGEST_TEXT = 254  # characters of typed text matched (the longest address)
 
 
 def _display_name(text: str | None, default: str) -> str:
@@ -38,6 +41,14 @@ def _require_admin(ctx: AccessContext, org_id: int) -> None:
         if ctx.role is Role.ORG_ADMIN:
             raise NotFound("no such organisation")
         raise PermissionDenied("only an administrator of this organisation may do this")
+
+
+def check_password(password: str, minimum: int) -> None:
+    """The password policy: the organisation's minimum length (never below the server's)."""
+    if len(password) < minimum:
+        raise InvalidInput(f"password must be at least {minimum} characters")
+    if len(password) > 1024 or any(ord(c) < 32 for c in password):
+        raise InvalidInput("password is too long or contains control characters")
 
 
 class DirectoryService:
@@ -115,11 +126,13 @@ class DirectoryService:
         if admin:
             _require_service_admin(ctx)
         async with self.deps.db.read() as conn:  # refuse before the costly hash
-            _require_admin(ctx, await self._org_for_address(conn, addr.domain))
+            org_id = await self._org_for_address(conn, addr.domain)
+            _require_admin(ctx, org_id)
+            minimum = (await limits_for(conn, self.deps.settings, org_id)).min_password_length
         generated = None
         if password is None:
             generated = password = generate_password()
-        self._check_password(password)
+        check_password(password, minimum)
         name = _display_name(display_name, addr.local)
         role = Role.ORG_ADMIN if admin else Role.USER
         password_hash = await asyncio.to_thread(self.deps.hasher.hash, password)
@@ -146,13 +159,6 @@ class DirectoryService:
             )
             await audit(conn, ctx, "user.create", target=addr.key, detail=role, org_id=org_id)
         return User(user_id, org_id, addr.key, name, role, False), generated
-
-    def _check_password(self, password: str) -> None:
-        minimum = self.deps.settings.auth.min_password_length
-        if len(password) < minimum:
-            raise InvalidInput(f"password must be at least {minimum} characters")
-        if len(password) > 1024 or any(ord(c) < 32 for c in password):
-            raise InvalidInput("password is too long or contains control characters")
 
     async def create_group(
         self, ctx: AccessContext, address: str, display_name: str | None = None
@@ -234,11 +240,12 @@ class DirectoryService:
         """Set a new password (generated when None, and then forced to change at next login)."""
         key = parse_address(address).key
         async with self.deps.db.read() as conn:  # refuse before the costly hash
-            await self._require_user_admin(conn, ctx, key)
+            target = await self._require_user_admin(conn, ctx, key)
+            limits = await limits_for(conn, self.deps.settings, target.org_id)
         generated = None
         if password is None:
             generated = password = generate_password()
-        self._check_password(password)
+        check_password(password, limits.min_password_length)
         password_hash = await asyncio.to_thread(self.deps.hasher.hash, password)
         async with self.deps.db.write() as conn:
             user = await self._require_user_admin(conn, ctx, key)
@@ -252,3 +259,26 @@ class DirectoryService:
             )
             await audit(conn, ctx, "user.password_reset", target=key, org_id=user.org_id)
         return generated
+
+    async def suggest(
+        self, ctx: AccessContext, text: str, limit: int = 10
+    ) -> list[tuple[str, str]]:
+        """Address completion for a composer: (address, display name) of the enabled users of
+        the caller's own organisation and of the group mailboxes the caller may read (others
+        do not exist for them), whose address or name starts with `text`. Nothing for fewer
+        than two characters or a caller outside any organisation."""
+        prefix = " ".join(text.split())[:MAX_SUGGEST_TEXT]
+        if ctx.org_id is None or len(prefix) < 2 or any(ord(c) < 32 for c in prefix):
+            return []
+        limit = max(1, min(limit, MAX_SUGGESTIONS))
+        async with self.deps.db.read() as conn:
+            readable = [
+                mailbox.id
+                for mailbox, granted in await mailbox_repo.list_candidate_mailboxes(
+                    conn, ctx.user_id, ctx.org_id
+                )
+                if mailbox.kind is MailboxKind.GROUP
+                and Right.READ
+                in effective_rights(ctx.principal, mailbox_repo.facts(mailbox), [granted])
+            ]
+            return await dir_repo.suggest_addresses(conn, ctx.org_id, prefix, limit, readable)

@@ -1,6 +1,8 @@
 """Mailboxes a user may open, and their folders."""
 
+import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,6 +51,23 @@ class MailboxService:
             if Right.READ in rights:
                 out.append(dataclasses.replace(mailbox, rights=rights))
         return out
+
+    async def changes(
+        self, ctx: AccessContext, keepalive: float = 15.0
+    ) -> AsyncIterator[MailboxChanged | None]:
+        """Changes committed in mailboxes the caller may read, as they happen (webmail live
+        updates); None after `keepalive` quiet seconds, when the rights are checked again."""
+        readable = {m.id for m in await self.list_mailboxes(ctx)}
+        async with self.deps.events.subscribe() as queue:
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), keepalive)
+                except TimeoutError:
+                    readable = {m.id for m in await self.list_mailboxes(ctx)}
+                    yield None
+                    continue
+                if isinstance(event, MailboxChanged) and event.mailbox_id in readable:
+                    yield event
 
     async def get_mailbox(self, ctx: AccessContext, mailbox_id: int) -> Mailbox:
         async with self.deps.db.read() as conn:

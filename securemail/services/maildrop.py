@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.context import AccessContext
-from securemail.core.errors import NotFound
+from securemail.core.errors import InvalidInput, NotFound
 from securemail.core.events import MailboxChanged
 from securemail.core.model import Folder, Mailbox, MessageSummary, SpecialUse
-from securemail.core.rights import Right
+from securemail.core.rights import MailboxKind, Right
 from securemail.services.base import Deps, audit_group, require_mailbox
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
 from securemail.store.repos import pop3 as pop3_repo
 
 GONE = "message was removed by another session"
+MAX_PREFETCH = 1000  # messages per prefetch call: bounds the memory of one read-ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class Maildrop:
     mailbox_id: int
     folder_id: int
     messages: tuple[DropMessage, ...]
+    group: bool = False  # a group mailbox: every retrieval is audited before it is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +59,13 @@ class MaildropService:
     async def open(self, ctx: AccessContext, mailbox_id: int) -> Maildrop:
         """Snapshot the mailbox's Inbox for a POP3 session; needs READ."""
         async with self.deps.db.read() as conn:
-            await require_mailbox(conn, ctx, mailbox_id)
+            mailbox = await require_mailbox(conn, ctx, mailbox_id)
             inbox = await self._inbox(conn, mailbox_id)
             rows = await pop3_repo.list_visible(conn, inbox.id, ctx.user_id)
         drop = tuple(
             DropMessage(r.message_id, r.size, f"{inbox.uidvalidity}.{r.uid}") for r in rows
         )
-        return Maildrop(mailbox_id, inbox.id, drop)
+        return Maildrop(mailbox_id, inbox.id, drop, mailbox.kind is MailboxKind.GROUP)
 
     async def _locate(
         self, conn: AsyncConnection, ctx: AccessContext, drop: Maildrop, message_id: int
@@ -86,6 +88,39 @@ class MaildropService:
         if not summary.seen:
             self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
         return raw
+
+    async def prefetch(
+        self, ctx: AccessContext, drop: Maildrop, message_ids: Sequence[int]
+    ) -> dict[int, bytes]:
+        """The raw messages of `message_ids` still in the Inbox, by id, in one read transaction:
+        a POP3 session's read-ahead for RETR. Needs READ; changes nothing and audits nothing:
+        a message counts as retrieved only through `mark_retrieved` (or `retrieve`)."""
+        if len(message_ids) > MAX_PREFETCH:
+            raise InvalidInput(f"at most {MAX_PREFETCH} messages per prefetch")
+        async with self.deps.db.read() as conn:
+            mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
+            inbox = await self._inbox(conn, mailbox.id)
+            found = await message_repo.summaries_in_folder(conn, inbox.id, ctx.user_id, message_ids)
+            raws = await self.deps.blobs.get_many(conn, [s.blob_id for s in found.values()])
+        return {s.id: raws[s.blob_id] for s in found.values() if s.blob_id in raws}
+
+    async def mark_retrieved(
+        self, ctx: AccessContext, drop: Maildrop, message_ids: Sequence[int]
+    ) -> None:
+        """What RETR records, for many messages in one write transaction: the caller's \\Seen
+        (one shared MODSEQ) and, in a group mailbox, one `pop3.retr` audit entry per message.
+        Messages no longer in the Inbox are skipped. Needs READ."""
+        async with self.deps.db.write() as conn:
+            mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
+            inbox = await self._inbox(conn, mailbox.id)
+            found = await message_repo.summaries_in_folder(conn, inbox.id, ctx.user_id, message_ids)
+            unseen = [s.id for s in found.values() if not s.seen]
+            if unseen:
+                await message_repo.set_seen_many(conn, inbox.id, ctx.user_id, unseen)
+            for summary in sorted(found.values(), key=lambda m: m.uid):
+                await audit_group(conn, ctx, mailbox, "pop3.retr", _describe(summary))
+        if unseen:
+            self.deps.events.publish(MailboxChanged(mailbox.id, inbox.id, "flags"))
 
     async def peek(self, ctx: AccessContext, drop: Maildrop, message_id: int) -> bytes:
         """The message for TOP: changes no \\Seen; audited in groups like RETR."""

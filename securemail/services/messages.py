@@ -1,6 +1,7 @@
 """Reading and filing messages: list, open, search, flags, move, copy, delete, append."""
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from securemail.store.repos import search as search_repo
 
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 100
+MAX_READ_BATCH = 1000  # messages per read_many call: bounds the memory of one batch
 
 
 def _check_keywords(keywords: Sequence[str]) -> tuple[str, ...]:
@@ -100,6 +102,80 @@ class MessageService:
             self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
         return Message(summary=summary, raw=raw, read_by=read_by)
 
+    async def read_raw(self, ctx: AccessContext, message_id: int, part: str = "body") -> bytes:
+        """The raw message for showing a part of it (webmail body frame, an attachment),
+        without touching \\Seen; audited in group mailboxes like an open."""
+        async with self.deps.db.write() as conn:
+            summary, mailbox = await self._locate(conn, ctx, message_id, Right.READ)
+            raw = await self.deps.blobs.get(conn, summary.blob_id)
+            await audit_group(conn, ctx, mailbox, f"message.read-{part}", _describe(summary))
+        return raw
+
+    async def read_many(
+        self,
+        ctx: AccessContext,
+        folder_id: int,
+        message_ids: Sequence[int],
+        *,
+        mark_seen: bool = False,
+    ) -> list[tuple[MessageSummary, bytes]]:
+        """Many raw messages of one folder at once (IMAP FETCH of bodies, POP3 read-ahead):
+        (summary, raw) in the order asked, leaving out ids not in the folder (expunged or moved
+        meanwhile). NotFound for a folder the caller may not read, as everywhere.
+
+        One read transaction checks READ and loads the summaries and blobs. A write follows
+        only when needed, as one transaction for the whole batch that checks READ again (a
+        revoked right wins over what was read) and keeps only messages still in the folder:
+        - `mark_seen`: the caller's \\Seen is set on every unseen message of the batch; they
+          share one new MODSEQ; one MailboxChanged("flags") event after commit;
+        - a group mailbox: ONE `message.open` audit entry per batch, target `ids=<ranges>`,
+          detail `folder=<name> count=<n>` (every id stays findable; a 10,000-message FETCH
+          writes 50 entries, not 10,000). `open_message` keeps one entry per message.
+        Content is returned only after that write has committed.
+        """
+        if len(message_ids) > MAX_READ_BATCH:
+            raise InvalidInput(f"at most {MAX_READ_BATCH} messages per read")
+        async with self.deps.db.read() as conn:
+            mailbox, folder = await require_folder(conn, ctx, folder_id)
+            found = await message_repo.summaries_in_folder(
+                conn, folder_id, ctx.user_id, message_ids
+            )
+            raws = await self.deps.blobs.get_many(conn, [s.blob_id for s in found.values()])
+        wanted = [found[i] for i in dict.fromkeys(message_ids) if i in found]
+        summaries = [s for s in wanted if s.blob_id in raws]
+        unseen = [s.id for s in summaries if mark_seen and not s.seen]
+        if summaries and (mailbox.kind is MailboxKind.GROUP or unseen):
+            summaries = await self._record_reads(ctx, folder, summaries, unseen)
+        return [(s, raws[s.blob_id]) for s in summaries]
+
+    async def _record_reads(
+        self,
+        ctx: AccessContext,
+        folder: Folder,
+        summaries: list[MessageSummary],
+        unseen: list[int],
+    ) -> list[MessageSummary]:
+        """The write half of read_many: \\Seen and the batch's audit entry, in one transaction."""
+        async with self.deps.db.write() as conn:
+            mailbox, _folder = await require_folder(conn, ctx, folder.id)
+            present = await message_repo.ids_in_folder(conn, folder.id, [s.id for s in summaries])
+            summaries = [s for s in summaries if s.id in present]
+            marked = [i for i in unseen if i in present]
+            modseq = 0
+            if marked:
+                modseq = await message_repo.set_seen_many(conn, folder.id, ctx.user_id, marked)
+            if summaries:
+                target = "ids=" + _ranges([s.id for s in summaries])
+                detail = f"folder={folder.name[:100]} count={len(summaries)}"
+                await audit_group(conn, ctx, mailbox, "message.open", target, detail)
+        if marked:
+            self.deps.events.publish(MailboxChanged(mailbox.id, folder.id, "flags"))
+        done = set(marked)
+        return [
+            dataclasses.replace(s, seen=True, modseq=modseq) if s.id in done else s
+            for s in summaries
+        ]
+
     async def set_seen(self, ctx: AccessContext, message_id: int, seen: bool) -> None:
         """Each reader's own \\Seen: READ is enough (RFC 4314 `s` is part of Read)."""
         async with self.deps.db.write() as conn:
@@ -128,10 +204,17 @@ class MessageService:
         return updated[0]
 
     async def search(
-        self, ctx: AccessContext, mailbox_id: int, query: SearchQuery, folder_id: int | None = None
+        self,
+        ctx: AccessContext,
+        mailbox_id: int,
+        query: SearchQuery,
+        folder_id: int | None = None,
+        limit: int | None = None,
     ) -> list[MessageSummary]:
-        """Search one folder, or every folder of a mailbox the caller may read."""
+        """Search one folder, or every folder of a mailbox the caller may read; the newest
+        `limit` matches (at most the page-size limit)."""
         limits = self.deps.settings.limits
+        page = limits.max_page_size if limit is None else max(1, min(limit, limits.max_page_size))
         if len(query.terms()) > limits.max_search_terms:
             raise InvalidInput(f"at most {limits.max_search_terms} search words")
         async with self.deps.db.read() as conn:
@@ -140,7 +223,7 @@ class MessageService:
             ids = [f.id for f in folders if folder_id is None or f.id == folder_id]
             if folder_id is not None and not ids:
                 raise NotFound("no such folder")
-            return await search_repo.search(conn, ids, ctx.user_id, query, limits.max_page_size)
+            return await search_repo.search(conn, ids, ctx.user_id, query, page)
 
     async def copy(
         self, ctx: AccessContext, message_ids: Sequence[int], to_folder_id: int
@@ -321,6 +404,21 @@ class MessageService:
         if gone:
             self.deps.events.publish(MailboxChanged(mailbox.id, folder.id, "expunge"))
         return [s.uid for s in gone]
+
+
+def _ranges(ids: Sequence[int]) -> str:
+    """Sorted ids as compact ranges: [1, 2, 3, 7] -> "1-3,7"."""
+    out: list[str] = []
+    ordered = sorted(set(ids))
+    start = prev = ordered[0] if ordered else 0
+    for n in [*ordered[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(f"{start}-{prev}" if prev > start else str(start))
+        if n is not None:
+            start = prev = n
+    return ",".join(out) if ordered else ""
 
 
 def _describe(summary: MessageSummary) -> str:

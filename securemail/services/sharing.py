@@ -12,6 +12,7 @@ from securemail.core.rights import (
     MailboxKind,
     Right,
     format_rights,
+    may_administer_org,
     may_manage_grants,
 )
 from securemail.services.base import Deps, audit, rights_on
@@ -39,6 +40,20 @@ class SharingService:
             raise PermissionDenied("you need the manage right to change who may use this mailbox")
         raise NotFound(f"no group mailbox {key}")
 
+    async def _limit_delegation(
+        self, conn: AsyncConnection, ctx: AccessContext, mailbox: Mailbox, user: User, rights: Right
+    ) -> None:
+        """A member with Manage (not an administrator) hands on only rights they hold
+        themselves, and never changes their own: a team lead cannot promote themselves."""
+        if may_administer_org(ctx.principal, mailbox.org_id):
+            return
+        if user.id == ctx.user_id:
+            raise PermissionDenied("ask an administrator to change your own rights")
+        own = await rights_on(conn, ctx, mailbox)
+        if rights & ~own:
+            missing = format_rights(rights & ~own)
+            raise PermissionDenied(f"you can only grant rights you hold yourself (not {missing})")
+
     async def _member(self, conn: AsyncConnection, mailbox: Mailbox, address: str) -> User:
         key = parse_address(address).key
         user = await dir_repo.find_user_by_address(conn, key)
@@ -55,6 +70,7 @@ class SharingService:
         async with self.deps.db.write() as conn:
             mailbox = await self._require_manageable(conn, ctx, group_address)
             user = await self._member(conn, mailbox, user_address)
+            await self._limit_delegation(conn, ctx, mailbox, user, rights)
             held = await mailbox_repo.granted_rights(conn, mailbox.id, user.id)
             new = held | rights
             if Right.READ not in new:
@@ -83,6 +99,7 @@ class SharingService:
         async with self.deps.db.write() as conn:
             mailbox = await self._require_manageable(conn, ctx, group_address)
             user = await self._member(conn, mailbox, user_address)
+            await self._limit_delegation(conn, ctx, mailbox, user, Right.NONE)
             held = await mailbox_repo.granted_rights(conn, mailbox.id, user.id)
             removed = ALL_RIGHTS if rights is None else rights
             left = held & ~removed

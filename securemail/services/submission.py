@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from securemail.config import Settings
 from securemail.core.addresses import Address, parse_address
 from securemail.core.context import AccessContext
 from securemail.core.errors import InvalidInput, PermissionDenied, QuotaExceeded
@@ -19,6 +20,7 @@ from securemail.core.rights import MailboxKind, Right
 from securemail.mail import headers
 from securemail.mail.parse import ParsedFields, parse_fields
 from securemail.services.base import Deps, audit, rights_on
+from securemail.services.org_policy import limits_for
 from securemail.store.repos import directory as dir_repo
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
@@ -61,9 +63,11 @@ class SubmissionService:
 
     async def check_recipient(self, ctx: AccessContext, address: str) -> bool:
         """True if local (and existing), False if remote; NotFound-like InvalidInput for a
-        local domain without that mailbox."""
+        local domain without that mailbox; PermissionDenied for a domain outside the
+        organisation's closed community."""
         addr = parse_address(address)
         async with self.deps.db.read() as conn:
+            await _check_community(conn, self.deps.settings, ctx, [addr])
             return await _is_local(conn, addr)
 
     async def submit(
@@ -72,9 +76,13 @@ class SubmissionService:
         """Check From:/Sender: against the rights, keep a copy in the sending mailbox's Sent,
         deliver local recipients, queue the rest, all in one durable commit."""
         envelope_sender = await self.require_sender(ctx, mail_from)
-        limit = self.deps.settings.limits.max_message_bytes
-        if len(raw) > limit:
-            raise QuotaExceeded(f"message larger than {limit} bytes")
+        async with self.deps.db.read() as conn:
+            limits = await limits_for(conn, self.deps.settings, ctx.org_id)
+            await _check_community(
+                conn, self.deps.settings, ctx, [parse_address(r) for r in recipients]
+            )
+        if len(raw) > limits.max_message_bytes:
+            raise QuotaExceeded(f"message larger than {limits.max_message_bytes} bytes")
         # The copy is kept where the message says it is from: From: the group (even with the
         # user's own MAIL FROM) files it in the group's Sent, with who sent it.
         sender = await self._check_header_senders(ctx, raw) or envelope_sender
@@ -168,6 +176,24 @@ class SubmissionService:
         )
         result = SubmitResult(sender.address, tuple(local), tuple(remote), copy_id)
         return result, events
+
+
+async def _check_community(
+    conn: AsyncConnection, settings: Settings, ctx: AccessContext, rcpts: Sequence[Address]
+) -> None:
+    """Closed-community mode: recipients outside the organisation's own domains must be in
+    its allow-list, when it has one."""
+    limits = await limits_for(conn, settings, ctx.org_id)
+    if not limits.recipient_allowlist:
+        return
+    for addr in rcpts:
+        if await dir_repo.find_domain_org(conn, addr.domain) == ctx.org_id:
+            continue
+        if not limits.allows_recipient_domain(addr.domain):
+            raise PermissionDenied(
+                f"{addr.domain} is outside your organisation's closed community: "
+                "mail may go only to the domains your administrator allows"
+            )
 
 
 async def _is_local(conn: AsyncConnection, addr: Address) -> bool:

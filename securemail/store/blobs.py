@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from securemail.core.errors import NotFound
 from securemail.store.repos.common import insert_ignore
 from securemail.store.schema import blob_data
+
+IN_CHUNK = 500  # ids per IN (...) list: under SQLite's and asyncpg's parameter limits
 
 
 def blob_id_for(data: bytes) -> str:
@@ -30,6 +33,9 @@ class BlobStore(Protocol):
 
     async def get(self, conn: AsyncConnection, blob_id: str) -> bytes:
         """Return the bytes or raise NotFound."""
+
+    async def get_many(self, conn: AsyncConnection, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        """The bytes of every blob of `blob_ids` that exists, in one round trip."""
 
     async def exists(self, conn: AsyncConnection, blob_id: str) -> bool: ...
 
@@ -79,6 +85,19 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             raise NotFound("no such blob") from None
 
+    def _read_many(self, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        found = {}
+        for blob_id in dict.fromkeys(blob_ids):
+            try:
+                found[blob_id] = self.path_for(blob_id).read_bytes()
+            except (FileNotFoundError, NotFound):
+                continue
+        return found
+
+    async def get_many(self, conn: AsyncConnection, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        """One worker-thread hop for the whole batch, not one per file."""
+        return await asyncio.to_thread(self._read_many, blob_ids)
+
     async def exists(self, conn: AsyncConnection, blob_id: str) -> bool:
         return self.path_for(blob_id).exists()
 
@@ -101,6 +120,17 @@ class DatabaseBlobStore:
         if data is None:
             raise NotFound("no such blob")
         return bytes(data)
+
+    async def get_many(self, conn: AsyncConnection, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        wanted = list(dict.fromkeys(blob_ids))
+        found: dict[str, bytes] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            rows = await conn.execute(
+                select(blob_data.c.id, blob_data.c.data).where(blob_data.c.id.in_(chunk))
+            )
+            found.update((row.id, bytes(row.data)) for row in rows)
+        return found
 
     async def exists(self, conn: AsyncConnection, blob_id: str) -> bool:
         found = await conn.scalar(select(blob_data.c.id).where(blob_data.c.id == blob_id))

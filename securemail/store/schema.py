@@ -63,6 +63,7 @@ users = Table(
     Column("last_login_at", TS, nullable=True),
     Column("created_at", TS, nullable=False),
     Column("totp_secret", Text, nullable=True),  # a second factor is enrolled when set
+    Column("totp_last_step", BigInteger, nullable=True),  # RFC 6238 step last accepted
 )
 
 mailboxes = Table(
@@ -155,7 +156,11 @@ seen = Table(
     Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
     Column("seen_at", TS, nullable=False),
+    # The message's folder, kept with it: a folder's unread count for one user is then an
+    # index range count (total - seen), not a join over every message of the folder.
+    Column("folder_id", ID, nullable=False),
     Index("ix_seen_user", "user_id", "message_id"),
+    Index("ix_seen_user_folder", "user_id", "folder_id"),
 )
 
 # Append-only, hash-chained audit log; audit_head serialises appenders on both engines.
@@ -268,4 +273,56 @@ app_passwords = Table(
     Column("secret_hash", String(64), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
     Column("last_used_at", TS, nullable=True),
+)
+
+# Webmail sessions: the cookie carries a random token; only its SHA-256 is stored. A session
+# in stage "second-factor" has passed the password and waits for a TOTP or recovery code.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("stage", String(20), nullable=False),  # "second-factor" or "active"
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("remote", String(64), nullable=False),
+    Column("user_agent", String(200), nullable=False),
+)
+
+# One-time recovery codes for a lost second-factor device: keyed hashes, each used once.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("used_at", TS, nullable=True),
+)
+
+# Personal API tokens for /api/v1: only a keyed hash is stored; read-only or read-write; expiring.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("label", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scope", String(10), nullable=False),  # "read" or "write"
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("last_used_at", TS, nullable=True),
+)
+
+# Per-organisation policy set in the admin console; NULL: the server-wide default applies.
+org_policies = Table(
+    "org_policies",
+    metadata,
+    Column("org_id", ID, ForeignKey("organisations.id"), primary_key=True),
+    Column("recipient_allowlist", Text, nullable=False),  # comma list of domains; "" = open
+    Column("max_message_bytes", BigInteger, nullable=True),
+    Column("session_idle_minutes", Integer, nullable=True),
+    Column("min_password_length", Integer, nullable=True),
+    Column("require_second_factor", Boolean, nullable=False),
 )

@@ -1,13 +1,22 @@
-"""The ASGI app factory: health endpoints for operators and load balancers."""
+"""The ASGI app factory: webmail, health endpoints, mail-client autoconfiguration."""
+
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from securemail import __version__
 from securemail.core.addresses import normalise_domain
 from securemail.core.errors import InvalidInput
 from securemail.services.registry import Services
+from securemail.web import admin, api, errors
 from securemail.web.autoconfig import config_xml
+from securemail.web.security import security_headers
+from securemail.web.webmail import ROUTERS
+from securemail.web.webmail.context import make_templates
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(services: Services) -> FastAPI:
@@ -18,6 +27,14 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
+    app.state.services = services
+    app.state.templates = make_templates()
+    app.middleware("http")(security_headers(services.deps.settings.http.max_request_bytes))
+    errors.install(app)
+    api.install(app)  # /api/v1 and its problem+json errors (after errors: wraps them)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in (*ROUTERS, *admin.ROUTERS):
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -11,7 +11,6 @@ fetch-modifier  = "CHANGEDSINCE" SP mod-sequence-value
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 from collections.abc import Callable
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import TYPE_CHECKING
 
-from securemail.core.errors import NotFound
 from securemail.core.model import MessageSummary
 from securemail.protocols.imap import structure
 from securemail.protocols.imap.errors import Bad
@@ -41,6 +39,7 @@ SECTION = re.compile(r"(BODY|BODY\.PEEK)\[([^\]]*)\](?:<(\d{1,10})\.(\d{1,10})>)
 SECTION_TEXT = re.compile(
     r"((?:\d{1,5}\.)*)(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME|\d{1,5})?\Z"
 )
+BATCH = 200  # messages per read_many call and per write to the client
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -114,25 +113,43 @@ async def fetch(s: Session, cmd: Command) -> Outcome:
         items.insert(0, Item("UID"))
     if since is not None and not any(i.name == "MODSEQ" for i in items):
         items.append(Item("MODSEQ"))
-    for seq, summary in s.view.select(seqset, by_uid):
-        if since is None or summary.modseq > since:
-            with contextlib.suppress(NotFound):  # expunged by another session meanwhile
-                await s.send(await fetch_one(s, seq, summary, items))
+    picked = [
+        (seq, m) for seq, m in s.view.select(seqset, by_uid) if since is None or m.modseq > since
+    ]
+    for first in range(0, len(picked), BATCH):
+        await s.send(await fetch_batch(s, picked[first : first + BATCH], items))
     return ok(f"{cmd.name} completed")
 
 
-async def fetch_one(s: Session, seq: int, summary: MessageSummary, items: list[Item]) -> bytes:
-    raw = b""
-    parsed: list[Message] = []
-    mark = not s.view.readonly and not summary.seen and any(i.sets_seen for i in items)
-    if any(i.needs_content for i in items):
-        opened = await s.services.messages.open_message(s.login.ctx, summary.id, mark_seen=mark)
-        raw = opened.raw
-        if mark:
-            summary = dataclasses.replace(summary, seen=True)
+async def fetch_batch(
+    s: Session, batch: list[tuple[int, MessageSummary]], items: list[Item]
+) -> bytes:
+    """The FETCH responses of up to BATCH messages: their contents come from one read_many
+    call (one read transaction; one write for the batch if \\Seen is set or it is audited).
+    A message expunged by another session meanwhile is left out."""
+    if not any(i.needs_content for i in items):
+        return b"".join(render_message(seq, m, b"", items) for seq, m in batch)
+    mark = not s.view.readonly and any(i.sets_seen for i in items)
+    ids = [m.id for _seq, m in batch]
+    got = await s.services.messages.read_many(s.login.ctx, s.view.folder.id, ids, mark_seen=mark)
+    contents = {m.id: (m, raw) for m, raw in got}
+    out: list[bytes] = []
+    for seq, summary in batch:
+        if summary.id not in contents:
+            continue
+        fresh, raw = contents[summary.id]
+        these = items
+        if fresh.seen and not summary.seen:  # marked by this FETCH: say so (RFC 3501 6.4.5)
+            summary = dataclasses.replace(summary, seen=True, modseq=fresh.modseq)
             s.view.replace(summary)
             if not any(i.name == "FLAGS" for i in items):
-                items = [*items, Item("FLAGS")]
+                these = [*items, Item("FLAGS")]
+        out.append(render_message(seq, summary, raw, these))
+    return b"".join(out)
+
+
+def render_message(seq: int, summary: MessageSummary, raw: bytes, items: list[Item]) -> bytes:
+    parsed: list[Message] = []
 
     def message() -> Message:
         if not parsed:

@@ -1,5 +1,6 @@
 """SEARCH and UID SEARCH (RFC 3501 6.4.4, RFC 7162 MODSEQ): flags, dates, sizes and sets are
-evaluated on the session's view; BODY and TEXT go to services.messages.search_ids.
+evaluated on the session's view; BODY and TEXT go to the full-text index through
+services.messages.search_ids; CC, BCC and HEADER read stored headers in batches (read_many).
 
     search          = "SEARCH" [SP "CHARSET" SP charset] 1*(SP search-key)
     search-key      = "ALL" / "ANSWERED" / "BCC" SP astring / "BEFORE" SP date /
@@ -54,6 +55,7 @@ FLAG_KEYS = {
 ONE_ARG = {"BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO", "KEYWORD", "UNKEYWORD"}
 DATE_KEYS = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
 MAX_KEYS = 200
+HEADER_BATCH = 200  # messages whose headers one read_many call loads (CC, BCC, HEADER keys)
 Node = tuple[object, ...]
 
 
@@ -63,7 +65,7 @@ class Context:
 
     s: Session
     text_hits: dict[tuple[str, str], set[int]] = field(default_factory=dict)
-    raws: dict[int, bytes] = field(default_factory=dict)
+    raws: dict[int, bytes] = field(default_factory=dict)  # message id -> header block
     modseq_used: bool = False
 
 
@@ -124,10 +126,21 @@ async def _text(c: Context, kind: str, value: str, m: MessageSummary) -> bool:
     return m.id in c.text_hits[key]
 
 
+async def _load_headers(c: Context, m: MessageSummary) -> None:
+    """Headers of `m` and of the next messages in the view, HEADER_BATCH at a time through
+    one read_many call each (evaluation walks the view in order)."""
+    view = c.s.view
+    start = view.seq_of(m.uid) - 1
+    ahead = [view.messages[u].id for u in view.uids[start : start + HEADER_BATCH]]
+    ids = [m.id, *(i for i in ahead if i not in c.raws and i != m.id)]
+    got = await c.s.services.messages.read_many(c.s.login.ctx, view.folder.id, ids)
+    c.raws.update(dict.fromkeys(ids, b""))  # expunged meanwhile: no header matches
+    c.raws.update((found.id, structure.split_header(raw)[0]) for found, raw in got)
+
+
 async def _header(c: Context, name: str, value: str, m: MessageSummary) -> bool:
     if m.id not in c.raws:
-        opened = await c.s.services.messages.open_message(c.s.login.ctx, m.id, mark_seen=False)
-        c.raws[m.id] = structure.split_header(opened.raw)[0]
+        await _load_headers(c, m)
     data = structure.section(c.raws[m.id], "HEADER.FIELDS", [name])
     found = data.decode("utf-8", "replace").lower()
     return value.lower() in found if value else bool(found.strip())

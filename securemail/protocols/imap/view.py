@@ -65,13 +65,24 @@ class View:
         picked = sorted({n for a, b in ranges for n in range(a, min(b, len(self.uids)) + 1)})
         return [(n, self.messages[self.uids[n - 1]]) for n in picked]
 
+    def _unchanged(self, state: Folder) -> bool:
+        before = (self.folder.highestmodseq, self.folder.uidnext, self.exists)
+        return (state.highestmodseq, state.uidnext, state.total) == before
+
     def replace(self, summary: MessageSummary) -> None:
         if summary.uid in self.messages:
             self.messages[summary.uid] = summary
 
     async def refresh(self, s: Session, *, allow_expunge: bool) -> list[bytes]:
-        """Reload the folder; the untagged EXPUNGE, EXISTS and FETCH lines to send."""
-        folder, summaries = await s.services.messages.folder_view(s.login.ctx, self.folder.id)
+        """Reload the folder; the untagged EXPUNGE, EXISTS and FETCH lines to send. A folder
+        whose HIGHESTMODSEQ, UIDNEXT and count are unchanged is not reloaded: with
+        thousands of messages, reloading after every command would cost more than it."""
+        ctx = s.login.ctx
+        state = await s.services.mailboxes.get_folder(ctx, self.folder.id)
+        if self._unchanged(state):
+            self.folder = state
+            return []
+        folder, summaries = await s.services.messages.folder_view(ctx, self.folder.id)
         fresh = {m.uid: m for m in summaries}
         out: list[bytes] = []
         if allow_expunge:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from securemail.core.errors import SecuremailError
+from securemail.protocols.pop3 import transaction
 from securemail.wire import pop3
 from securemail.wire.pop3 import Command
 
@@ -39,6 +41,8 @@ async def quit_(s: Session, command: Command) -> bytes:
     """In TRANSACTION, enter UPDATE: apply what DELE marked, in one service call."""
     _no_args(command)
     s.closing = True
+    with contextlib.suppress(SecuremailError):  # \Seen of what RETR sent; deletion goes on
+        await transaction.record_retrieved(s)
     if s.ctx is None or s.drop is None or not s.deleted:
         return pop3.ok(f"{s.config.hostname} POP3 server signing off")
     ids = [s.drop.messages[n - 1].id for n in sorted(s.deleted)]

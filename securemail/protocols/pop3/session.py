@@ -78,6 +78,8 @@ class Session:
         self.drop: Maildrop | None = None
         self.lock_key: tuple[int, int] | None = None
         self.deleted: set[int] = set()  # message numbers marked by DELE
+        self.read_ahead: dict[int, bytes] = {}  # message id -> raw, loaded ahead of RETR
+        self.retrieved: list[int] = []  # RETR'd from one's own mailbox, \Seen not yet recorded
         self.errors = 0
         self.closing = False
 
@@ -107,6 +109,8 @@ class Session:
         except ConnectionClosed:
             return  # without QUIT nothing marked by DELE is changed
         finally:
+            with contextlib.suppress(SecuremailError):  # what was sent stays read
+                await transaction.record_retrieved(self)
             if self.lock_key is not None:
                 self.locks.release(self.lock_key)
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from securemail.core.errors import NotFound
 from securemail.protocols.pop3.errors import CommandFailed
-from securemail.services.maildrop import DropMessage, Maildrop
+from securemail.services.maildrop import GONE, DropMessage, Maildrop
 from securemail.wire import pop3
 from securemail.wire.pop3 import Command, Pop3SyntaxError, parse_number
 
 if TYPE_CHECKING:
     from securemail.protocols.pop3.session import Session
+
+READ_AHEAD = 100  # messages RETR loads in one service call, and \Seen recorded at once
+READ_AHEAD_BYTES = 8 * 1024 * 1024  # but no more octets than this (beyond the one asked for)
 
 
 def _drop(s: Session) -> Maildrop:
@@ -69,11 +73,48 @@ async def uidl(s: Session, command: Command) -> bytes:
 
 
 async def retr(s: Session, command: Command) -> bytes:
+    """The whole message. In a group mailbox the retrieval is recorded (audit, \\Seen) before
+    the message is sent; in one's own mailbox \\Seen is recorded READ_AHEAD messages at a time
+    and at QUIT or disconnect (record_retrieved)."""
     params = _params(command, 1, 1)
-    _number, message = _message(s, params[0])
+    number, message = _message(s, params[0])
+    raw = await _read(s, number, message)
     assert s.ctx is not None
-    raw = await s.services.maildrop.retrieve(s.ctx, _drop(s), message.id)
+    if _drop(s).group:
+        await s.services.maildrop.mark_retrieved(s.ctx, _drop(s), [message.id])
+    else:
+        s.retrieved.append(message.id)
+        if len(s.retrieved) >= READ_AHEAD:
+            await record_retrieved(s)
     return pop3.retr_response(raw)
+
+
+async def _read(s: Session, number: int, message: DropMessage) -> bytes:
+    """The message, from the read-ahead: on a miss, this message and the live ones after it
+    (up to READ_AHEAD messages or READ_AHEAD_BYTES) are loaded in one service call."""
+    if message.id not in s.read_ahead:
+        drop = _drop(s)
+        ids: list[int] = []
+        size = 0
+        for n, m in enumerate(drop.messages[number - 1 :], start=number):
+            if ids and (len(ids) >= READ_AHEAD or size + m.size > READ_AHEAD_BYTES):
+                break
+            if n not in s.deleted:
+                ids.append(m.id)
+                size += m.size
+        assert s.ctx is not None
+        s.read_ahead = await s.services.maildrop.prefetch(s.ctx, drop, ids)
+    raw = s.read_ahead.pop(message.id, None)
+    if raw is None:
+        raise NotFound(GONE)
+    return raw
+
+
+async def record_retrieved(s: Session) -> None:
+    """Record \\Seen for what RETR sent from one's own mailbox (one write transaction)."""
+    ids, s.retrieved = s.retrieved, []
+    if ids and s.ctx is not None and s.drop is not None:
+        await s.services.maildrop.mark_retrieved(s.ctx, s.drop, ids)
 
 
 async def top(s: Session, command: Command) -> bytes:

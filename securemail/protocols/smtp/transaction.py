@@ -92,6 +92,8 @@ async def _rcpt_authenticated(s: Session, address: str) -> Reply:
         local = await s.services.submission.check_recipient(s.ctx, address)
     except InvalidInput:
         return replies.reply(550, "5.1.1", "no such mailbox here")
+    except PermissionDenied as refused:
+        return replies.reply(550, "5.7.1", str(refused))
     s.envelope.local_only = s.envelope.local_only and local
     s.envelope.recipients.append(address)
     return replies.reply(250, "2.1.5", "recipient OK")

@@ -1,10 +1,10 @@
 """The append-only audit log: appends serialised through the audit_head row."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.audit import ChainFields, entry_hash
@@ -127,4 +127,42 @@ async def list_entries(
         query = query.where(audit_log.c.org_id == org_id)
     if mailbox is not None:
         query = query.where(audit_log.c.mailbox == mailbox)
+    return [to_entry(r) for r in await conn.execute(query)]
+
+
+# --- console queries (filters, cursor paging) -----------------------------------------
+
+
+async def query_entries(
+    conn: AsyncConnection,
+    *,
+    org_id: int | None,
+    mailboxes: Sequence[str] | None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+    below_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """Newest first. `org_id` and `mailboxes` are the caller's scope (None: unrestricted);
+    the rest are filters. An `action` ending in `*` matches by prefix; `below_id` is the
+    cursor (entries with a smaller id)."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if org_id is not None:
+        query = query.where(audit_log.c.org_id == org_id)
+    if mailboxes is not None:
+        query = query.where(audit_log.c.mailbox.in_(list(mailboxes)))
+    if actor:
+        query = query.where(func.lower(audit_log.c.actor) == actor.lower())
+    if action and action.endswith("*"):
+        query = query.where(audit_log.c.action.startswith(action[:-1], autoescape=True))
+    elif action:
+        query = query.where(audit_log.c.action == action)
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if before is not None:
+        query = query.where(audit_log.c.at < before)
+    if below_id is not None:
+        query = query.where(audit_log.c.id < below_id)
     return [to_entry(r) for r in await conn.execute(query)]

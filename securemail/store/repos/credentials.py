@@ -65,3 +65,18 @@ async def totp_secret(conn: AsyncConnection, user_id: int) -> str | None:
 
 async def set_totp_secret(conn: AsyncConnection, user_id: int, secret: str | None) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(totp_secret=secret))
+
+
+async def password_hash(conn: AsyncConnection, user_id: int) -> str | None:
+    """The stored password hash of one user (None: no password set)."""
+    found = await conn.scalar(select(users.c.password_hash).where(users.c.id == user_id))
+    return str(found) if found else None
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, secret_hash: str) -> None:
+    """Store a new password hash and lift a forced change."""
+    await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(password_hash=secret_hash, must_change_password=False)
+    )

@@ -1,16 +1,16 @@
 """Organisations, domains and users."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import Organisation, User
-from securemail.core.rights import Role
-from securemail.store.repos.common import as_utc, now
-from securemail.store.schema import domains, organisations, users
+from securemail.core.rights import MailboxKind, Role
+from securemail.store.repos.common import as_utc, like_escape, now
+from securemail.store.schema import domains, mailboxes, organisations, users
 
 
 async def insert_org(conn: AsyncConnection, name: str) -> int:
@@ -146,3 +146,34 @@ async def record_login(
 
 async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def suggest_addresses(
+    conn: AsyncConnection, org_id: int, text: str, limit: int, group_ids: Collection[int]
+) -> list[tuple[str, str]]:
+    """(address, display name) of one organisation's enabled users and of the group mailboxes
+    among `group_ids` whose address, display name or a word of the display name starts with
+    `text`, by address."""
+    prefix = like_escape(text.lower())
+
+    def matches(address: Any, name: Any) -> Any:
+        return or_(
+            func.lower(address).like(f"{prefix}%", escape="\\"),
+            func.lower(name).like(f"{prefix}%", escape="\\"),
+            func.lower(name).like(f"% {prefix}%", escape="\\"),
+        )
+
+    people = select(users.c.address, users.c.display_name).where(
+        users.c.org_id == org_id,
+        users.c.disabled.is_(False),
+        matches(users.c.address, users.c.display_name),
+    )
+    groups = select(mailboxes.c.address, mailboxes.c.display_name).where(
+        mailboxes.c.org_id == org_id,
+        mailboxes.c.kind == MailboxKind.GROUP.value,
+        mailboxes.c.id.in_(list(group_ids)),
+        mailboxes.c.disabled.is_(False),
+        matches(mailboxes.c.address, mailboxes.c.display_name),
+    )
+    query = union_all(people, groups).order_by("address").limit(limit)
+    return [(str(r[0]), str(r[1])) for r in await conn.execute(query)]

@@ -277,30 +277,34 @@ async def find_special_folder(
 
 
 async def list_folders(conn: AsyncConnection, mailbox_id: int, user_id: int) -> Sequence[Folder]:
-    """Folders with their message count and the count this user has not seen."""
-    seen_join = messages.outerjoin(
-        seen, and_(seen.c.message_id == messages.c.id, seen.c.user_id == user_id)
-    )
-    counts = (
-        select(
-            messages.c.folder_id,
-            func.count().label("total"),
-            func.count().filter(seen.c.message_id.is_(None)).label("unseen"),
-        )
-        .select_from(seen_join)
-        .join(folders, folders.c.id == messages.c.folder_id)
-        .where(folders.c.mailbox_id == mailbox_id)
+    """Folders with their message count and the count this user has not seen (total minus
+    the user's seen rows in the folder: two index range counts)."""
+    in_mailbox = select(folders.c.id).where(folders.c.mailbox_id == mailbox_id)
+    totals = (
+        select(messages.c.folder_id, func.count().label("n"))
+        .where(messages.c.folder_id.in_(in_mailbox.scalar_subquery()))
         .group_by(messages.c.folder_id)
         .subquery()
     )
+    seen_counts = (
+        select(seen.c.folder_id, func.count().label("n"))
+        .where(seen.c.user_id == user_id, seen.c.folder_id.in_(in_mailbox.scalar_subquery()))
+        .group_by(seen.c.folder_id)
+        .subquery()
+    )
     query = (
-        select(folders, counts.c.total, counts.c.unseen)
-        .outerjoin(counts, counts.c.folder_id == folders.c.id)
+        select(folders, totals.c.n.label("total"), seen_counts.c.n.label("seen"))
+        .outerjoin(totals, totals.c.folder_id == folders.c.id)
+        .outerjoin(seen_counts, seen_counts.c.folder_id == folders.c.id)
         .where(folders.c.mailbox_id == mailbox_id)
         .order_by(_FOLDER_ORDER, folders.c.name)
     )
     rows = (await conn.execute(query)).all()
-    return [_folder(r, r.total or 0, r.unseen or 0) for r in rows]
+    out = []
+    for r in rows:
+        total = r.total or 0
+        out.append(_folder(r, total, max(0, total - (r.seen or 0))))
+    return out
 
 
 async def count_folders(conn: AsyncConnection, mailbox_id: int) -> int:

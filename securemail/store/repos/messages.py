@@ -125,44 +125,75 @@ async def insert_message(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+_SUMMARY_COLUMNS = (
+    messages.c.id,
+    messages.c.folder_id,
+    messages.c.uid,
+    messages.c.modseq,
+    messages.c.flags,
+    messages.c.keywords,
+    messages.c.internal_date,
+    contents.c.size,
+    contents.c.from_addr,
+    contents.c.to_addrs,
+    contents.c.subject,
+    contents.c.date,
+    contents.c.message_id,
+    contents.c.in_reply_to,
+    contents.c.references,
+    contents.c.has_attachments,
+    contents.c.blob_id,
+)
+_FLAGS = {f.value: f for f in Flag}  # Flag(n) costs an enum lookup per row; most rows share few
+
+
 def summary_query(user_id: int) -> Select[Any]:
-    """Messages joined with their content, the caller's \\Seen and who sent them."""
+    """Messages joined with their content, the caller's \\Seen and who sent them: exactly the
+    columns of a MessageSummary, in the order to_summary reads them."""
     sender = users.alias("sender")
     return (
         select(
-            messages,
-            contents,
+            *_SUMMARY_COLUMNS,
             seen.c.user_id.label("seen_by_me"),
             sender.c.address.label("sent_by"),
         )
+        .select_from(messages)
         .join(contents, contents.c.id == messages.c.content_id)
         .outerjoin(seen, and_(seen.c.message_id == messages.c.id, seen.c.user_id == user_id))
         .outerjoin(sender, sender.c.id == messages.c.sent_by_user_id)
     )
 
 
+def _flags(value: int) -> Flag:
+    found = _FLAGS.get(value)
+    return found if found is not None else Flag(value)
+
+
 def to_summary(row: Any) -> MessageSummary:
-    m = row._mapping
+    """A summary_query row (by position: a view of 10,000 messages is built from these)."""
+    (mid, folder_id, uid, modseq, flags, keywords, internal_date, size, from_addr, to_addrs,
+     subject, date, message_id, in_reply_to, references, has_attachments, blob_id, seen_by_me,
+     sent_by) = row[:19]  # fmt: skip
     return MessageSummary(
-        id=m[messages.c.id],
-        folder_id=m[messages.c.folder_id],
-        uid=m[messages.c.uid],
-        modseq=m[messages.c.modseq],
-        flags=Flag(m[messages.c.flags]),
-        keywords=tuple(json.loads(m[messages.c.keywords])),
-        seen=m["seen_by_me"] is not None,
-        internal_date=as_utc(m[messages.c.internal_date]) or now(),
-        size=m[contents.c.size],
-        from_addr=m[contents.c.from_addr],
-        to_addrs=m[contents.c.to_addrs],
-        subject=m[contents.c.subject],
-        date=as_utc(m[contents.c.date]),
-        message_id=m[contents.c.message_id],
-        in_reply_to=m[contents.c.in_reply_to],
-        references=m[contents.c.references],
-        has_attachments=m[contents.c.has_attachments],
-        blob_id=m[contents.c.blob_id],
-        sent_by=m["sent_by"],
+        id=mid,
+        folder_id=folder_id,
+        uid=uid,
+        modseq=modseq,
+        flags=_flags(flags),
+        keywords=() if keywords == "[]" else tuple(json.loads(keywords)),
+        seen=seen_by_me is not None,
+        internal_date=as_utc(internal_date) or now(),
+        size=size,
+        from_addr=from_addr,
+        to_addrs=to_addrs,
+        subject=subject,
+        date=as_utc(date),
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        has_attachments=has_attachments,
+        blob_id=blob_id,
+        sent_by=sent_by,
     )
 
 
@@ -220,7 +251,12 @@ async def set_seen(
     """Per-user \\Seen; bumps the message's MODSEQ so CONDSTORE clients notice."""
     where = and_(seen.c.message_id == message_id, seen.c.user_id == user_id)
     if value:
-        values = {"message_id": message_id, "user_id": user_id, "seen_at": now()}
+        values = {
+            "message_id": message_id,
+            "user_id": user_id,
+            "seen_at": now(),
+            "folder_id": folder_id,
+        }
         await conn.execute(insert_ignore(conn, seen, values))
     else:
         await conn.execute(delete(seen).where(where))
@@ -264,7 +300,9 @@ async def copy_message(conn: AsyncConnection, message_id: int, to_folder_id: int
     seen_rows = (await conn.execute(select(seen).where(seen.c.message_id == message_id))).all()
     for s in seen_rows:
         await conn.execute(
-            insert(seen).values(message_id=new_id, user_id=s.user_id, seen_at=s.seen_at)
+            insert(seen).values(
+                message_id=new_id, user_id=s.user_id, seen_at=s.seen_at, folder_id=to_folder_id
+            )
         )
     return new_id
 
@@ -301,3 +339,58 @@ async def list_folder_by_uid(
 async def count_in_folder(conn: AsyncConnection, folder_id: int) -> int:
     query = select(func.count()).select_from(messages).where(messages.c.folder_id == folder_id)
     return int(await conn.scalar(query) or 0)
+
+
+IN_CHUNK = 500  # ids per IN (...) list: under SQLite's and asyncpg's parameter limits
+
+
+async def summaries_in_folder(
+    conn: AsyncConnection, folder_id: int, user_id: int, message_ids: Sequence[int]
+) -> dict[int, MessageSummary]:
+    """The messages of `message_ids` that are in `folder_id`, by id (others are left out)."""
+    found: dict[int, MessageSummary] = {}
+    wanted = list(dict.fromkeys(message_ids))
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = summary_query(user_id).where(
+            messages.c.folder_id == folder_id,
+            messages.c.id.in_(wanted[start : start + IN_CHUNK]),
+        )
+        found.update((s.id, s) for s in map(to_summary, await conn.execute(query)))
+    return found
+
+
+async def ids_in_folder(
+    conn: AsyncConnection, folder_id: int, message_ids: Sequence[int]
+) -> set[int]:
+    """Which of `message_ids` are (still) in `folder_id`."""
+    found: set[int] = set()
+    wanted = list(dict.fromkeys(message_ids))
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = select(messages.c.id).where(
+            messages.c.folder_id == folder_id,
+            messages.c.id.in_(wanted[start : start + IN_CHUNK]),
+        )
+        found.update(int(r[0]) for r in await conn.execute(query))
+    return found
+
+
+async def set_seen_many(
+    conn: AsyncConnection, folder_id: int, user_id: int, message_ids: Sequence[int]
+) -> int:
+    """Per-user \\Seen on many messages of one folder; they share one new MODSEQ (RFC 7162
+    3.1: messages changed by one operation may share a mod-sequence). Returns it."""
+    modseq = await next_modseq(conn, folder_id)
+    wanted = list(dict.fromkeys(message_ids))
+    at = now()
+    rows = [
+        {"message_id": m, "user_id": user_id, "seen_at": at, "folder_id": folder_id} for m in wanted
+    ]
+    if rows:
+        await conn.execute(insert_ignore(conn, seen, {}), rows)
+    for start in range(0, len(wanted), IN_CHUNK):
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id.in_(wanted[start : start + IN_CHUNK]))
+            .values(modseq=modseq)
+        )
+    return modseq
