@@ -4,6 +4,7 @@ SECUREMAIL_TEST_DATABASE_URL is set, each test in a schema of its own) and the s
 import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,10 +84,35 @@ def store(tmp_path: Path) -> Iterator[TestStore]:
         asyncio.run(_create_schema(schema, drop=True))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """One SQLite store migrated once per run; `services` copies it instead of migrating
+    every test's store (the same migrations, run once: most of the suite's time otherwise).
+    PostgreSQL tests still migrate each schema."""
+    if PG_URL:
+        return None
+    data = tmp_path_factory.mktemp("template") / "var"
+
+    async def migrate() -> None:
+        runtime = app.build(load_settings(env={"SECUREMAIL_SERVER_DATA_DIR": str(data)}))
+        await upgrade(runtime.db)
+        await runtime.close()
+
+    asyncio.run(migrate())
+    return data / "securemail.db"
+
+
 @pytest.fixture
-async def services(store: TestStore) -> AsyncIterator[Services]:
+async def services(store: TestStore, sqlite_template: Path | None) -> AsyncIterator[Services]:
+    if sqlite_template is not None:
+        store.data_dir.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal"):
+            source = sqlite_template.with_name(sqlite_template.name + suffix)
+            if source.exists():
+                shutil.copyfile(source, store.data_dir / source.name)
     runtime = app.build(store.settings)
-    await upgrade(runtime.db)
+    if sqlite_template is None:
+        await upgrade(runtime.db)
     yield runtime.services
     await runtime.close()
 

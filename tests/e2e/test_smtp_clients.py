@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from securemail.core.model import OrgPolicy
 from securemail.core.search import SearchQuery
 from tests.e2e.conftest import Running
 
@@ -149,3 +150,25 @@ async def test_mx_stamps_authentication_results(running: Running):
     header = raw[raw.index(b"Authentication-Results") :].split(b"\r\n\r\n")[0]
     assert b"spf=pass smtp.mailfrom=university.example" in header
     assert b"dkim=none" in header
+
+
+async def test_closed_community_refuses_the_recipient_at_rcpt(running: Running):
+    """With an allow-list set by the organisation, submission refuses other domains at RCPT
+    with 550 5.7.1 and a message saying why; allowed domains are accepted."""
+    services = running.server.runtime.services
+    admin_pw = running.demo.passwords["admin@polres.co.uk"]
+    admin = await services.auth.authenticate("admin@polres.co.uk", admin_pw, channel="t")
+    assert admin.org_id is not None
+    policy = OrgPolicy(org_id=admin.org_id, recipient_allowlist=("partner.example",))
+    await services.org_policy.set(admin, policy)
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+        await asyncio.to_thread(
+            _submit, running, "bob", "bob@polres.co.uk", "x@elsewhere.example", "No", "submission"
+        )
+    code, message = info.value.recipients["x@elsewhere.example"]
+    assert code == 550
+    assert b"closed community" in message
+    refused = await asyncio.to_thread(
+        _submit, running, "bob", "bob@polres.co.uk", "x@partner.example", "Yes", "submission"
+    )
+    assert refused == {}

@@ -15,14 +15,12 @@ from securemail.core.errors import InvalidInput
 from securemail.mail.compose import (
     MAX_ATTACHMENTS,
     Draft,
-    ReplySeed,
     Upload,
     build_message,
     envelope_recipients,
-    forward_seed,
     parse_recipients,
-    reply_seed,
 )
+from securemail.mail.seed import ReplySeed, forward_seed, reply_seed
 
 HOST = "mail.polres.co.uk"
 GROUP = "GM.ZeroTolerance@polres.co.uk"

@@ -97,6 +97,7 @@ send_as              PD    PD    PD    PD    PD    PD    ok    PD    PD    PD
 submit_as_group      PD    PD    PD    PD    PD    PD    ok    PD    PD    PD
 group_login          -     AF    AF    AF    ok    ok    ok    ok    ok    AF
 grant                ok    ok    NF    NF    PD    PD    PD    PD    ok    NF
+grant_unheld         ok    ok    NF    NF    PD    PD    PD    PD    PD    NF
 revoke               ok    ok    NF    NF    PD    PD    PD    PD    ok    NF
 list_grants          ok    ok    NF    NF    PD    PD    PD    PD    ok    NF
 create_user          ok    ok    NF    PD    PD    PD    PD    PD    PD    PD
@@ -469,6 +470,15 @@ async def grants_by_user(w: World) -> dict[str, Right]:
 
 @operation("grant")
 async def _grant(w: World, a: Actor) -> None:
+    """A right the manager holds (manage) may be handed on."""
+    held = await w.services.sharing.grant(a.ctx, GROUP, MEMBER, Right.MANAGE)
+    assert held == Right.READ | Right.MANAGE
+    assert (await grants_by_user(w))[MEMBER] == Right.READ | Right.MANAGE
+
+
+@operation("grant_unheld")
+async def _grant_unheld(w: World, a: Actor) -> None:
+    """Only administrators grant rights they do not hold themselves (write, here)."""
     held = await w.services.sharing.grant(a.ctx, GROUP, MEMBER, Right.WRITE)
     assert held == Right.READ | Right.WRITE
     assert (await grants_by_user(w))[MEMBER] == Right.READ | Right.WRITE

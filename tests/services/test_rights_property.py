@@ -602,8 +602,12 @@ async def member_holds(p: Probe, rights: Right) -> None:
 async def grant(p: Probe) -> Step:
     await member_holds(p, Right.READ)
     rights = p.plan["grant"]
+    # A member with Manage hands on only rights they hold themselves.
+    outcome = verdict(p.held, Right.MANAGE)
+    if outcome == "ok" and rights & ~p.held:
+        outcome = "PD"
     return Step(
-        verdict(p.held, Right.MANAGE),
+        outcome,
         lambda: p.s.sharing.grant(p.me.ctx, GROUP, MEMBER, rights),
         p.member_rights,
         becomes(Right.READ | rights),
