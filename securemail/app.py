@@ -1,26 +1,10 @@
-"""Composition root: settings -> database -> services -> listeners, web and workers."""
+"""Composition root of the store and services: settings -> database -> services. The
+listeners, the web server and the workers are put together on top of it in server.py."""
 
-import asyncio
-import contextlib
-import json
-import logging
-import signal
-import ssl
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
 from securemail.config import Settings
-from securemail.mailauth.verify import check_message
-from securemail.net.dns import DnsPythonResolver, Resolver
-from securemail.net.listener import Listener
-from securemail.net.tls import ensure_self_signed, server_context
-from securemail.protocols.imap.server import imap_listeners
-from securemail.protocols.pop3.server import pop3_listeners
-from securemail.protocols.smtp.server import smtp_listeners
-from securemail.protocols.smtp.session import AuthVerdict, MessageChecker
 from securemail.security.app_passwords import load_or_create_key
 from securemail.security.passwords import PasswordHasher
 from securemail.services.base import Deps
@@ -29,34 +13,6 @@ from securemail.services.events import EventBus
 from securemail.services.registry import Services
 from securemail.store.blobs import BlobStore, DatabaseBlobStore, FilesystemBlobStore
 from securemail.store.db import Database
-from securemail.store.migrate import upgrade
-from securemail.web.app import create_app
-from securemail.workers.outbound import OutboundWorker
-
-log = logging.getLogger("securemail")
-
-
-def make_resolver(settings: Settings) -> Resolver:
-    servers = [s.strip() for s in settings.dns.nameservers.split(",") if s.strip()]
-    return DnsPythonResolver(servers, float(settings.dns.timeout_seconds))
-
-
-def make_checker(settings: Settings, resolver: Resolver) -> MessageChecker:
-    """SPF, DKIM and DMARC for every message arriving on the MX listener."""
-    authserv_id = settings.server.hostname
-
-    async def check(raw: bytes, client_ip: str, helo: str, mail_from: str) -> AuthVerdict:
-        return await check_message(
-            raw,
-            client_ip=client_ip,
-            helo=helo,
-            mail_from=mail_from,
-            resolver=resolver,
-            authserv_id=authserv_id,
-            timeout=float(settings.dns.timeout_seconds) * 2,
-        )
-
-    return check
 
 
 @dataclass
@@ -98,116 +54,3 @@ def build(settings: Settings) -> Runtime:
         committer=GroupCommitter(db, settings.smtp.group_commit_ms),
     )
     return Runtime(settings=settings, db=db, services=Services.build(deps))
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The configured certificate, or a self-signed one made once in <data_dir>/tls."""
-    smtp = settings.smtp
-    if smtp.tls_cert_file and smtp.tls_key_file:
-        return server_context(Path(smtp.tls_cert_file), Path(smtp.tls_key_file))
-    cert, key = ensure_self_signed(settings.data_path / "tls", settings.server.hostname)
-    return server_context(cert, key)
-
-
-class _WebServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: `serve` owns SIGTERM and drains everything."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@dataclass
-class Server:
-    """Everything `securemail serve` runs, startable in-process (tests use port 0)."""
-
-    settings: Settings
-    resolver: Resolver | None = None  # DNS; from [dns] settings unless given (tests)
-    runtime: Runtime = field(init=False)
-    ports: dict[str, int] = field(default_factory=dict)
-    _listeners: list[Listener] = field(default_factory=list)
-    _web: uvicorn.Server | None = None
-    _web_task: asyncio.Task[None] | None = None
-    outbound: OutboundWorker | None = field(default=None, init=False)
-    _outbound_stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _outbound_task: asyncio.Task[None] | None = field(default=None, init=False)
-
-    async def start(self) -> None:
-        self.runtime = build(self.settings)
-        await upgrade(self.runtime.db)
-        tls = tls_context(self.settings)
-        services = self.runtime.services
-        if self.resolver is None:
-            self.resolver = make_resolver(self.settings)
-        checker = make_checker(self.settings, self.resolver)
-        self.outbound = OutboundWorker(services, self.resolver, self.settings, queue=services.queue)
-        self._outbound_task = asyncio.create_task(self.outbound.run(self._outbound_stop))
-        wake = self.outbound.wake.set
-        for listener, port in smtp_listeners(services, self.settings, tls, checker, wake):
-            self.ports[listener.name] = await listener.start(self.settings.smtp.bind, port)
-            self._listeners.append(listener)
-        for listener, port in pop3_listeners(services, self.settings, tls):
-            self.ports[listener.name] = await listener.start(self.settings.pop3.bind, port)
-            self._listeners.append(listener)
-        for listener, port in imap_listeners(services, self.settings, tls):
-            self.ports[listener.name] = await listener.start(self.settings.imap.bind, port)
-            self._listeners.append(listener)
-        await self._start_web()
-        self._write_ports()
-
-    async def _start_web(self) -> None:
-        http = self.settings.http
-        config = uvicorn.Config(
-            create_app(self.runtime.services),
-            host=http.bind,
-            port=http.port,
-            log_level="warning",
-            lifespan="off",
-        )
-        self._web = _WebServer(config)
-        self._web_task = asyncio.create_task(self._web.serve())
-        while not self._web.started:
-            if self._web_task.done():
-                await self._web_task
-                raise RuntimeError("the web server did not start")
-            await asyncio.sleep(0.01)
-        sockets = [s for server in self._web.servers for s in server.sockets]
-        self.ports["http"] = int(sockets[0].getsockname()[1])
-
-    def _write_ports(self) -> None:
-        """<data_dir>/run/ports.json: where each listener is, for operators and tests."""
-        run = self.settings.data_path / "run"
-        run.mkdir(parents=True, exist_ok=True)
-        tmp = run / "ports.json.tmp"
-        tmp.write_text(json.dumps(self.ports))
-        tmp.replace(run / "ports.json")
-        for name, port in self.ports.items():
-            log.info("%s listening on port %d", name, port)
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting, let sessions finish (up to `grace` seconds), close the store."""
-        await asyncio.gather(*(listener.stop(grace) for listener in self._listeners))
-        self._outbound_stop.set()
-        if self._outbound_task is not None:  # a cancelled delivery is retried after its lease
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self._outbound_task, grace)
-        if self._web is not None and self._web_task is not None:
-            self._web.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._web_task, grace)
-        await self.runtime.close()
-
-
-async def serve(settings: Settings) -> None:
-    """Run until SIGINT or SIGTERM, then drain and stop."""
-    server = Server(settings)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    log.info("securemail ready")
-    await stop.wait()
-    log.info("securemail stopping: draining connections")
-    await server.stop()

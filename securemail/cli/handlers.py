@@ -220,7 +220,10 @@ async def migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings, args: argparse.Namespace) -> int:
-    await app.serve(settings)
+    # Imported here: the listeners and the web stack are heavy, and only `serve` needs them.
+    from securemail.server import serve as run_server
+
+    await run_server(settings)
     return 0
 
 

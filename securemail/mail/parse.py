@@ -90,15 +90,19 @@ def _is_attachment(part: Message) -> bool:
 
 
 def _part_text(part: Message) -> str:
+    """A text part's content; never a string the store cannot hold (a declared charset such as
+    `unicode_escape` can decode to lone surrogates: they become U+FFFD)."""
     try:
         if isinstance(part, EmailMessage):
             content = part.get_content()
-            return content if isinstance(content, str) else ""
-        payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            text = content if isinstance(content, str) else ""
+        else:
+            payload = part.get_payload(decode=True)
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
     except Exception:  # unknown charset, bad transfer encoding
         payload = part.get_payload(decode=True)
-        return payload.decode("latin-1") if isinstance(payload, bytes) else ""
+        text = payload.decode("latin-1") if isinstance(payload, bytes) else ""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
 
 
 def parse_fields(raw: bytes) -> ParsedFields:

@@ -1,5 +1,6 @@
 """The async engine: SQLite in WAL mode with BEGIN IMMEDIATE writes, or PostgreSQL by URL."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +35,9 @@ class Database:
             if schema:  # tests isolate each run in a schema of its own
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # SQLite has one writer: writers of this process queue here in order, instead of
+        # polling the busy handler (unfair: under load some waited past busy_timeout).
+        self._writer = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             self._configure_sqlite(busy_timeout_ms)
 
@@ -59,7 +63,7 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction; commits on success, rolls back on any exception."""
         try:
-            async with self.engine.connect() as conn:
+            async with self._queue(), self.engine.connect() as conn:
                 if self.is_sqlite:
                     conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
                 async with conn.begin():
@@ -72,6 +76,14 @@ class Database:
             raise Conflict(
                 "it already exists (changed at the same moment by someone else)"
             ) from exc
+
+    @contextlib.asynccontextmanager
+    async def _queue(self) -> AsyncIterator[None]:
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

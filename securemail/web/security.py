@@ -42,7 +42,9 @@ def security_headers(max_request_bytes: int) -> Callable[[Request, Handler], Awa
         headers["Referrer-Policy"] = "no-referrer"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-        headers.setdefault("Cache-Control", "no-store")
+        # Our own scripts and styles may be cached (revalidated by ETag); pages and mail never.
+        static = request.url.path.startswith("/static/")
+        headers.setdefault("Cache-Control", "public, max-age=3600" if static else "no-store")
         return response
 
     return middleware

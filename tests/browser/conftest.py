@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -126,6 +127,11 @@ def serve_demo(tmp: Path, prepare: Prepare | None = None) -> Iterator[Site]:
         passwords = run_async(_load(store, prepare))
         process = ServeProcess(env, store.data_dir, tmp)
         ports = process.start()
+        # Keep reading its log so that a chatty server never blocks on a full pipe.
+        assert process.proc is not None and process.proc.stderr is not None
+        drain = threading.Thread(target=process.log.extend, args=(process.proc.stderr,))
+        drain.daemon = True
+        drain.start()
         try:
             yield Site(f"http://127.0.0.1:{ports['http']}", ports, passwords, store, process)
         finally:

@@ -167,9 +167,10 @@ def mark_all_read(page: Page) -> None:
             "document.querySelectorAll('#list-form input[name=ids]')"
             ".forEach((box) => { box.checked = true; })"
         )
-        page.locator("#list-form").get_by_role("button", name="Mark read").click()
+        # Generous: on PostgreSQL marking 50 messages read takes seconds (reported).
+        page.locator("#list-form").get_by_role("button", name="Mark read").click(timeout=60_000)
         page.wait_for_load_state()
-        expect(page.locator("#list-form tr.msg.unread")).to_have_count(0)
+        expect(page.locator("#list-form tr.msg.unread")).to_have_count(0, timeout=60_000)
         if not page.locator("nav.pages a[rel=next]").count():
             return
         number += 1

@@ -22,6 +22,7 @@ from tests.browser.conftest import Pages, Shots, Site, log_in, require_browser, 
 require_browser()
 from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
+DEMO_SUBJECT = "Enquiry: zero tolerance policing evaluation data"  # the demo's own
 ENQUIRY_SUBJECT = "Enquiry: stop-and-search figures for 2026"
 
 
@@ -109,7 +110,7 @@ def test_carol_replies_as_the_group_and_sent_shows_sent_by_carol(
     log_in(page, site, "carol")
     open_group(page)
     shots(page, "carol-group-inbox")
-    page.locator("tr.msg", has_text=ENQUIRY_SUBJECT).get_by_role("link").click()
+    page.locator("tr.msg", has_text=DEMO_SUBJECT).get_by_role("link").click()
     shots(page, "carol-opens-enquiry")
     page.get_by_role("link", name="Reply", exact=True).click()
     page.wait_for_url(re.compile(r"/compose\?reply=\d+"))
@@ -119,9 +120,9 @@ def test_carol_replies_as_the_group_and_sent_shows_sent_by_carol(
     expect(chosen).to_contain_text(
         DEMO_GROUP, ignore_case=True
     )  # replying in a group defaults to the group
-    expect(page.locator('[name="to"]')).to_have_value(re.compile("tom.reader@press.example"))
-    expect(page.locator('[name="subject"]')).to_have_value(re.compile(r"^Re: .*stop-and-search"))
-    page.locator('[name="body"]').fill("Dear Tom,\n\nthe figures are attached to our report.\n")
+    expect(page.locator('[name="to"]')).to_have_value(re.compile("jane.smith@university.example"))
+    expect(page.locator('[name="subject"]')).to_have_value(re.compile(r"^Re: .*evaluation data"))
+    page.locator('[name="body"]').fill("Dear Jane,\n\nthe evaluation data is in our 2025 report.\n")
     shots(page, "carol-reply-form")
     page.locator('button[name="action"][value="send"]').click()
     page.wait_for_load_state()
@@ -131,10 +132,10 @@ def test_carol_replies_as_the_group_and_sent_shows_sent_by_carol(
         open_group(page)  # the page after sending may show another mailbox
     folder_link(page, "Sent").click()
     expect(page.locator("h1")).to_contain_text("Sent")
-    reply = page.locator("tr.msg", has_text="stop-and-search")
+    reply = page.locator("tr.msg", has_text="evaluation data")
     expect(reply).to_have_count(1)
     expect(reply.locator(".sentby")).to_have_text(re.compile(r"Sent by (carol|Carol)"))
-    expect(reply.locator("td.from")).to_contain_text("tom.reader@press.example")
+    expect(reply.locator("td.from")).to_contain_text("jane.smith@university.example")
     shots(page, "group-sent-shows-sent-by-carol")
     reply.locator("td.subject a").click()  # the message itself names its sender in full
     expect(page.locator("p.sentby")).to_have_text(re.compile(r"Sent by (carol|Carol)"))
@@ -146,7 +147,7 @@ def test_carol_replies_as_the_group_and_sent_shows_sent_by_carol(
     log_in(other, site, "alice")
     open_group(other)
     folder_link(other, "Sent").click()
-    expect(other.locator("tr.msg", has_text="stop-and-search").locator(".sentby")).to_have_text(
+    expect(other.locator("tr.msg", has_text="evaluation data").locator(".sentby")).to_have_text(
         re.compile(r"Sent by (carol|Carol)")
     )
     shots(other, "alice-sees-sent-by-carol")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from securemail.app import Server
+from securemail.server import Server
 from securemail.config import load_settings
 from securemail.core.context import system_context
 from securemail.core.search import SearchQuery

@@ -16,7 +16,7 @@ import pytest
 import trustme
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
-from securemail.app import Server
+from securemail.server import Server
 from securemail.config import load_settings
 from securemail.core.context import system_context
 from securemail.net.dns import StaticResolver

@@ -231,3 +231,18 @@ def test_header_soup_never_raises_and_never_leaks_line_breaks(
 ) -> None:
     raw = "".join(f"{n}: {v}\r\n" for n, v in items).encode("utf-8") + b"\r\n" + body
     assert_safe(parse_fields(raw))
+
+
+@pytest.mark.parametrize("charset", ["unicode_escape", "raw_unicode_escape", "utf-16", "rot13"])
+def test_any_declared_charset_gives_text_the_store_can_hold(charset: str) -> None:
+    """A stranger's charset=unicode_escape once decoded to lone surrogates and made the
+    message undeliverable (the full-text index refused it); NUL is refused by PostgreSQL."""
+    raw = (
+        "From: a@example.org\r\nSubject: odd\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset={charset}\r\n\r\n"
+        "\\ud800 and \\x00 and plain words\r\n"
+    ).encode() + b"\x00tail\r\n"
+    fields = parse_fields(raw)
+    fields.text.encode("utf-8")  # no lone surrogates
+    assert "\x00" not in fields.text
+    assert "plain" in fields.text or charset in ("rot13", "utf-16")

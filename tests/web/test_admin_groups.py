@@ -475,3 +475,18 @@ async def test_every_change_is_audited_with_the_group_and_its_organisation(cast:
     assert {(e.mailbox, e.org_id) for e in entries} == {(GROUP, org_id)}
     assert [e.actor.split("@")[0] for e in entries] == ["dave", "dave", "admin", "admin", "admin"]
     assert entries[-1].target == "Renamed" and DEMO_GROUP_NAME in entries[-1].detail
+
+
+async def test_manage_holder_edits_a_row_holding_rights_they_lack(cast: Cast) -> None:
+    """carol (read, mail, manage) adds mail to bob (read, write): bob keeps write, which
+    carol could not have handed on herself; taking bob's write is allowed to her too."""
+    await cast.services.sharing.grant(cast.system, GROUP, f"carol@{DEMO_DOMAIN}", Right.MANAGE)
+    bob = f"bob@{DEMO_DOMAIN}"
+    answer = await cast.post(
+        "carol", url(GROUP, "/members"), {"user": bob, "rights": ["read", "write", "mail"]}
+    )
+    assert answer.status_code == 303, answer.text[:400]
+    assert await rights_of(cast, GROUP, "bob") == Right.READ | Right.WRITE | Right.MAIL
+    answer = await cast.post("carol", url(GROUP, "/members"), {"user": bob, "rights": ["read"]})
+    assert answer.status_code == 303
+    assert await rights_of(cast, GROUP, "bob") == Right.READ

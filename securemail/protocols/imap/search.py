@@ -85,6 +85,8 @@ def _take(rest: list[object]) -> object:
 
 
 def _key(rest: list[object]) -> Node:
+    if not rest:  # OR or NOT at the end of the command (RFC 3501 6.4.4: both need keys)
+        raise Bad("search key is missing")
     token = rest.pop(0)
     if isinstance(token, list):
         return ("AND", parse_keys(token))

@@ -132,8 +132,10 @@ async def save_member(request: Request, admin: Admin, address: str) -> Response:
         wanted = _wanted(form)
         if row == NEW_ROW and not wanted:
             raise InvalidInput("tick at least Read to add a member")
-        if wanted & ~held:
-            await services.sharing.grant(admin.who.ctx, detail.mailbox.address, user, wanted)
+        if wanted & ~held:  # only what is added: a Manage holder may keep rights they lack
+            await services.sharing.grant(
+                admin.who.ctx, detail.mailbox.address, user, wanted & ~held
+            )
         if held & ~wanted:
             await services.sharing.revoke(
                 admin.who.ctx, detail.mailbox.address, user, held & ~wanted

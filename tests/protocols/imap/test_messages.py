@@ -150,6 +150,7 @@ async def test_search(run_imap: Runner, demo: DemoResult) -> None:
             b"j SEARCH SENTSINCE 1-Nov-2026 SENTBEFORE 30-Nov-2026\r\n"
             b"k SEARCH HEADER Message-ID case-1\r\nl SEARCH LARGER 100 SMALLER 100000\r\n"
             b"m SEARCH CHARSET KOI8-R TEXT x\r\nn SEARCH FROB\r\no SEARCH (SEEN) UID 1:*\r\n"
+            b"p SEARCH OR SEEN\r\nq SEARCH NOT\r\n"  # a key missing at the end: BAD
         )
     )
     ch = await run_imap(script)
@@ -168,6 +169,7 @@ async def test_search(run_imap: Runner, demo: DemoResult) -> None:
     ]
     assert tagged(ch, "m").startswith("m NO [BADCHARSET")
     assert tagged(ch, "n").startswith("n BAD")
+    assert tagged(ch, "p").startswith("p BAD") and tagged(ch, "q").startswith("q BAD")
     assert results[-1] == "* SEARCH"
 
 
