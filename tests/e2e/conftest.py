@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import trustme
 
-from securemail.server import Server
 from securemail.config import load_settings
 from securemail.core.context import system_context
 from securemail.net.dns import StaticResolver
+from securemail.server import Server
 from securemail.services.demo import DemoResult, load_demo
 from tests.conftest import TestStore
 

@@ -28,12 +28,12 @@ import trustme
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
 from securemail import app
-from securemail.server import Server
 from securemail.config import load_settings
 from securemail.core.context import AccessContext, system_context
 from securemail.core.events import Event, GrantsChanged, MailboxChanged
 from securemail.core.model import Flag
 from securemail.net.dns import StaticResolver
+from securemail.server import Server
 from securemail.services.demo import DEMO_DOMAIN, DEMO_GROUP, DemoResult, load_demo
 from securemail.store.migrate import upgrade
 from securemail.store.notify import PAYLOAD_LIMIT, EventBridge, channel_for, decode, encode

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import trustme
 
-from securemail.server import Server
 from securemail.config import load_settings
 from securemail.core.context import system_context
 from securemail.core.search import SearchQuery
+from securemail.server import Server
 from securemail.services.demo import load_demo
 from tests.conftest import TestStore
 from tests.e2e.conftest import listener_env

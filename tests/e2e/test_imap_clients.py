@@ -16,10 +16,10 @@ import pytest
 import trustme
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 
-from securemail.server import Server
 from securemail.config import load_settings
 from securemail.core.context import system_context
 from securemail.net.dns import StaticResolver
+from securemail.server import Server
 from securemail.services.demo import load_demo
 from tests.conftest import TestStore
 from tests.e2e.conftest import HOST, Running, listener_env

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from securemail.server import Server
 from securemail.config import load_settings
 from securemail.net.dns import StaticResolver
+from securemail.server import Server
 from tests.conftest import TestStore
 from tests.e2e.conftest import listener_env
 
