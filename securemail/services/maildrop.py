@@ -100,9 +100,9 @@ class MaildropService:
         async with self.deps.db.read() as conn:
             mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
             inbox = await self._inbox(conn, mailbox.id)
-            found = await message_repo.summaries_in_folder(conn, inbox.id, ctx.user_id, message_ids)
-            raws = await self.deps.blobs.get_many(conn, [s.blob_id for s in found.values()])
-        return {s.id: raws[s.blob_id] for s in found.values() if s.blob_id in raws}
+            found = await message_repo.blob_ids_in_folder(conn, inbox.id, message_ids)
+            raws = await self.deps.blobs.get_many(conn, list(found.values()))
+        return {i: raws[found[i]] for i in dict.fromkeys(message_ids) if found.get(i) in raws}
 
     async def mark_retrieved(
         self, ctx: AccessContext, drop: Maildrop, message_ids: Sequence[int]

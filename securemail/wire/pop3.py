@@ -12,6 +12,7 @@ Multi-line responses end with a line holding one "."; lines that begin with "." 
 "." in front (byte-stuffing, RFC 1939 section 3).
 """
 
+import re
 from dataclasses import dataclass
 
 MAX_KEYWORD = 4  # RFC 1939 3: keywords are three or four characters
@@ -41,12 +42,16 @@ class Command:
         return self.arg.split(" ") if self.arg else []
 
 
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")  # C0 controls and DEL (UTF-8 never uses these bytes)
+_BARE_LINE_END = re.compile(rb"\r?\n")
+
+
 def _text(line: bytes) -> str:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise Pop3SyntaxError("command is not valid UTF-8") from None
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if _CONTROL.search(line) is not None:
         raise Pop3SyntaxError("control characters in command")
     return text
 
@@ -110,9 +115,34 @@ def message_body(lines: list[bytes]) -> bytes:
     return b"".join(_stuff(line) + CRLF for line in lines) + b"." + CRLF
 
 
+RETR_OK = b"+OK message follows" + CRLF
+END = b"." + CRLF
+
+
+def stuffed(raw: bytes) -> bytes:
+    """The whole message as a multi-line response body, in a few passes over the bytes, not a
+    loop over lines: every line end (CRLF, or a bare LF) becomes CRLF, the last line gets one
+    if it has none, a "." starts every line that began with "." (RFC 1939 section 3), and
+    the terminating "." line follows. The same octets as message_body(_lines(raw))."""
+    if not raw:
+        return END
+    crlf = raw.count(CRLF)
+    if crlf != raw.count(b"\n"):  # a bare LF somewhere: normalise the line ends
+        raw = _BARE_LINE_END.sub(CRLF, raw)
+    if raw.endswith(b"\r"):  # a last line without LF loses one CR, as every line does
+        raw = raw[:-1] + CRLF
+    elif not raw.endswith(b"\n"):
+        raw += CRLF
+    if b"\n." in raw:
+        raw = raw.replace(b"\n.", b"\n..")
+    if raw.startswith(b"."):
+        return b"." + raw + END
+    return raw + END
+
+
 def retr_response(raw: bytes) -> bytes:
     """The RETR reply for a whole message (RFC 1939 section 7, RETR)."""
-    return ok("message follows") + message_body(_lines(raw))
+    return RETR_OK + stuffed(raw)
 
 
 def top_response(raw: bytes, body_lines: int) -> bytes:

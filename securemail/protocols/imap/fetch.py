@@ -11,9 +11,11 @@ fetch-modifier  = "CHANGEDSINCE" SP mod-sequence-value
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from typing import TYPE_CHECKING
@@ -39,7 +41,8 @@ SECTION = re.compile(r"(BODY|BODY\.PEEK)\[([^\]]*)\](?:<(\d{1,10})\.(\d{1,10})>)
 SECTION_TEXT = re.compile(
     r"((?:\d{1,5}\.)*)(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME|\d{1,5})?\Z"
 )
-BATCH = 200  # messages per read_many call and per write to the client
+BATCH = 500  # messages per read_many call and per write to the client (<= MAX_READ_BATCH)
+BATCH_BYTES = 4 * 1024 * 1024  # and no more octets than this in one run (beyond its first)
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -113,42 +116,102 @@ async def fetch(s: Session, cmd: Command) -> Outcome:
         items.insert(0, Item("UID"))
     if since is not None and not any(i.name == "MODSEQ" for i in items):
         items.append(Item("MODSEQ"))
-    picked = [
-        (seq, m) for seq, m in s.view.select(seqset, by_uid) if since is None or m.modseq > since
-    ]
-    for first in range(0, len(picked), BATCH):
-        await s.send(await fetch_batch(s, picked[first : first + BATCH], items))
+    picked = s.view.select(seqset, by_uid)
+    if since is not None:
+        picked = [(seq, m) for seq, m in picked if m.modseq > since]
+    if not any(i.needs_content for i in items):
+        for first in range(0, len(picked), BATCH):
+            out: list[bytes] = []
+            for seq, m in picked[first : first + BATCH]:
+                render_message(out, seq, m, b"", items)
+            await s.send(b"".join(out))
+        return ok(f"{cmd.name} completed")
+    await _fetch_contents(s, list(batches(picked)), items)
     return ok(f"{cmd.name} completed")
 
 
-async def fetch_batch(
-    s: Session, batch: list[tuple[int, MessageSummary]], items: list[Item]
-) -> bytes:
-    """The FETCH responses of up to BATCH messages: their contents come from one read_many
-    call (one read transaction; one write for the batch if \\Seen is set or it is audited).
-    A message expunged by another session meanwhile is left out."""
-    if not any(i.needs_content for i in items):
-        return b"".join(render_message(seq, m, b"", items) for seq, m in batch)
+def batches(
+    picked: list[tuple[int, MessageSummary]],
+) -> Iterator[list[tuple[int, MessageSummary]]]:
+    """The picked messages in runs of at most BATCH messages and BATCH_BYTES octets (a
+    larger message goes alone): what one read_many call loads and one write sends."""
+    batch: list[tuple[int, MessageSummary]] = []
+    size = 0
+    for entry in picked:
+        octets = entry[1].size
+        if batch and (len(batch) >= BATCH or size + octets > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += octets
+    if batch:
+        yield batch
+
+
+async def _fetch_contents(
+    s: Session, runs: list[list[tuple[int, MessageSummary]]], items: list[Item]
+) -> None:
+    """Load, render and send run after run; the next run is loaded while this one is written
+    and drained, so the store and the client work at the same time. Should the connection
+    drop, the run being loaded is still waited for (never cancelled mid-transaction): its
+    read is recorded like that of a run sent."""
     mark = not s.view.readonly and any(i.sets_seen for i in items)
-    ids = [m.id for _seq, m in batch]
-    got = await s.services.messages.read_many(s.login.ctx, s.view.folder.id, ids, mark_seen=mark)
+    pending: asyncio.Task[list[tuple[MessageSummary, bytes]]] | None = None
+    try:
+        for index, run in enumerate(runs):
+            got = await pending if pending is not None else await _load(s, run, mark)
+            pending = None
+            if index + 1 < len(runs):
+                pending = asyncio.create_task(_load(s, runs[index + 1], mark))
+            await s.send(render_run(s, run, got, items))
+    finally:
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                await pending
+
+
+async def _load(
+    s: Session, run: list[tuple[int, MessageSummary]], mark: bool
+) -> list[tuple[MessageSummary, bytes]]:
+    """One read_many call (one read transaction; one write for the run if \\Seen is set or
+    the mailbox is a group's)."""
+    ids = [m.id for _seq, m in run]
+    return await s.services.messages.read_many(s.login.ctx, s.view.folder.id, ids, mark_seen=mark)
+
+
+def render_run(
+    s: Session,
+    run: list[tuple[int, MessageSummary]],
+    got: list[tuple[MessageSummary, bytes]],
+    items: list[Item],
+) -> bytes:
+    """The FETCH responses of one run, as one bytes object (each message copied once). A
+    message expunged by another session meanwhile is left out."""
     contents = {m.id: (m, raw) for m, raw in got}
     out: list[bytes] = []
-    for seq, summary in batch:
-        if summary.id not in contents:
+    with_flags: list[Item] | None = None
+    for seq, summary in run:
+        found = contents.get(summary.id)
+        if found is None:
             continue
-        fresh, raw = contents[summary.id]
+        fresh, raw = found
         these = items
         if fresh.seen and not summary.seen:  # marked by this FETCH: say so (RFC 3501 6.4.5)
             summary = dataclasses.replace(summary, seen=True, modseq=fresh.modseq)
             s.view.replace(summary)
             if not any(i.name == "FLAGS" for i in items):
-                these = [*items, Item("FLAGS")]
-        out.append(render_message(seq, summary, raw, these))
+                if with_flags is None:
+                    with_flags = [*items, Item("FLAGS")]
+                these = with_flags
+        render_message(out, seq, summary, raw, these)
     return b"".join(out)
 
 
-def render_message(seq: int, summary: MessageSummary, raw: bytes, items: list[Item]) -> bytes:
+def render_message(
+    out: list[bytes], seq: int, summary: MessageSummary, raw: bytes, items: list[Item]
+) -> None:
+    """Append one message's FETCH response to `out` (a literal's data as its own piece, so
+    the run's one join copies it once)."""
     parsed: list[Message] = []
 
     def message() -> Message:
@@ -156,8 +219,17 @@ def render_message(seq: int, summary: MessageSummary, raw: bytes, items: list[It
             parsed.append(structure.parse(raw))
         return parsed[0]
 
-    parts = [render(item, summary, raw, message) for item in items]
-    return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+    out.append(b"* %d FETCH (" % seq)
+    for index, item in enumerate(items):
+        if index:
+            out.append(b" ")
+        if item.needs_content and item.name not in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
+            head, data = _content(item, raw)
+            out.append(head)
+            out.append(data)
+        else:
+            out.append(render(item, summary, raw, message))
+    out.append(b")\r\n")
 
 
 def render(item: Item, m: MessageSummary, raw: bytes, get: Callable[[], Message]) -> bytes:
@@ -166,29 +238,32 @@ def render(item: Item, m: MessageSummary, raw: bytes, get: Callable[[], Message]
     if name == "FLAGS":
         return f"FLAGS ({' '.join(flag_names(m))})".encode()
     if name == "UID":
-        return f"UID {m.uid}".encode()
+        return b"UID %d" % m.uid
     if name == "MODSEQ":
-        return f"MODSEQ ({m.modseq})".encode()
+        return b"MODSEQ (%d)" % m.modseq
     if name == "INTERNALDATE":
         return f'INTERNALDATE "{internal_date(m)}"'.encode()
     if name == "RFC822.SIZE":
-        return f"RFC822.SIZE {m.size}".encode()
+        return b"RFC822.SIZE %d" % m.size
     if name == "ENVELOPE":
         return b"ENVELOPE " + structure.envelope(get())
     if name in ("BODYSTRUCTURE", "BODY"):
         extended = name == "BODYSTRUCTURE"
         return name.encode() + b" " + structure.bodystructure(get(), extended=extended)
-    return _content(item, raw)
+    head, data = _content(item, raw)
+    return head + data
 
 
-def _content(item: Item, raw: bytes) -> bytes:
-    header, body = structure.split_header(raw)
+def _content(item: Item, raw: bytes) -> tuple[bytes, bytes]:
+    """(the item's name with the literal's "{n}" CRLF, the literal's octets)."""
+    if item.name == "BODY[]" and not item.section and item.partial is None:
+        return b"BODY[] {%d}\r\n" % len(raw), raw  # the whole message: nothing to cut
     if item.name == "RFC822":
         return _literal(b"RFC822", raw)
     if item.name == "RFC822.HEADER":
-        return _literal(b"RFC822.HEADER", header)
+        return _literal(b"RFC822.HEADER", structure.split_header(raw)[0])
     if item.name == "RFC822.TEXT":
-        return _literal(b"RFC822.TEXT", body)
+        return _literal(b"RFC822.TEXT", structure.split_header(raw)[1])
     data = structure.section(raw, item.section, list(item.fields))
     label = item.section
     if item.fields:
@@ -201,8 +276,8 @@ def _content(item: Item, raw: bytes) -> bytes:
     return _literal(key.encode(), data)
 
 
-def _literal(key: bytes, data: bytes) -> bytes:
-    return key + b" {%d}\r\n" % len(data) + data
+def _literal(key: bytes, data: bytes) -> tuple[bytes, bytes]:
+    return key + b" {%d}\r\n" % len(data), data
 
 
 def internal_date(m: MessageSummary) -> str:

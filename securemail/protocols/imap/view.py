@@ -65,6 +65,15 @@ class View:
         picked = sorted({n for a, b in ranges for n in range(a, min(b, len(self.uids)) + 1)})
         return [(n, self.messages[self.uids[n - 1]]) for n in picked]
 
+    async def _state(self, s: Session) -> Folder:
+        """The folder now, with its message count: `get_folder` leaves `total` at 0, so the
+        count comes from the folder listing (one grouped index count for the mailbox)."""
+        listed = await s.services.mailboxes.list_folders(s.login.ctx, self.mailbox.id)
+        for folder in listed:
+            if folder.id == self.folder.id:
+                return folder
+        return await s.services.mailboxes.get_folder(s.login.ctx, self.folder.id)  # NotFound
+
     def _unchanged(self, state: Folder) -> bool:
         before = (self.folder.highestmodseq, self.folder.uidnext, self.exists)
         return (state.highestmodseq, state.uidnext, state.total) == before
@@ -78,7 +87,7 @@ class View:
         whose HIGHESTMODSEQ, UIDNEXT and count are unchanged is not reloaded: with
         thousands of messages, reloading after every command would cost more than it."""
         ctx = s.login.ctx
-        state = await s.services.mailboxes.get_folder(ctx, self.folder.id)
+        state = await self._state(s)
         if self._unchanged(state):
             self.folder = state
             return []

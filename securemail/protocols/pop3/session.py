@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import ssl
@@ -79,6 +80,10 @@ class Session:
         self.lock_key: tuple[int, int] | None = None
         self.deleted: set[int] = set()  # message numbers marked by DELE
         self.read_ahead: dict[int, bytes] = {}  # message id -> raw, loaded ahead of RETR
+        self.read_left = 0  # messages of the read-ahead not yet sent
+        self.read_next = 1  # the message number after the read-ahead window
+        self.reading: asyncio.Task[dict[int, bytes]] | None = None  # next window, loading
+        self.marking: asyncio.Task[None] | None = None  # \Seen of a batch, being recorded
         self.retrieved: list[int] = []  # RETR'd from one's own mailbox, \Seen not yet recorded
         self.errors = 0
         self.closing = False

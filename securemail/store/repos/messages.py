@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, select, text, update
@@ -144,7 +144,9 @@ _SUMMARY_COLUMNS = (
     contents.c.has_attachments,
     contents.c.blob_id,
 )
-_FLAGS = {f.value: f for f in Flag}  # Flag(n) costs an enum lookup per row; most rows share few
+# Flag(n) costs an enum lookup per row; most rows share few values. NONE is not among the
+# members iteration yields, and it is the commonest.
+_FLAGS = {f.value: f for f in (Flag.NONE, *Flag)}
 
 
 def summary_query(user_id: int) -> Select[Any]:
@@ -195,6 +197,51 @@ def to_summary(row: Any) -> MessageSummary:
         blob_id=blob_id,
         sent_by=sent_by,
     )
+
+
+def to_summaries(rows: Any) -> list[MessageSummary]:
+    """to_summary for many rows, in one loop: the same summaries, built positionally without a
+    call per row and per datetime (a view or a FETCH batch is thousands of rows)."""
+    out: list[MessageSummary] = []
+    append = out.append
+    build = MessageSummary
+    flags_of = _FLAGS.get
+    loads = json.loads
+    for row in rows:
+        (mid, folder_id, uid, modseq, flags, keywords, internal_date, size, from_addr, to_addrs,
+         subject, date, message_id, in_reply_to, references, has_attachments, blob_id,
+         seen_by_me, sent_by) = row[:19]  # fmt: skip
+        if internal_date is None:
+            internal_date = now()
+        elif internal_date.tzinfo is None:
+            internal_date = internal_date.replace(tzinfo=UTC)
+        if date is not None and date.tzinfo is None:
+            date = date.replace(tzinfo=UTC)
+        flag = flags_of(flags)
+        append(
+            build(
+                mid,
+                folder_id,
+                uid,
+                modseq,
+                flag if flag is not None else Flag(flags),
+                () if keywords == "[]" else tuple(loads(keywords)),
+                seen_by_me is not None,
+                internal_date,
+                size,
+                from_addr,
+                to_addrs,
+                subject,
+                date,
+                message_id,
+                in_reply_to,
+                references,
+                has_attachments,
+                blob_id,
+                sent_by,
+            )
+        )
+    return out
 
 
 async def list_messages(
@@ -333,7 +380,7 @@ async def list_folder_by_uid(
 ) -> list[MessageSummary]:
     """Every message of a folder in UID order (an IMAP session's view of the folder)."""
     query = summary_query(user_id).where(messages.c.folder_id == folder_id).order_by(messages.c.uid)
-    return [to_summary(r) for r in await conn.execute(query)]
+    return to_summaries(await conn.execute(query))
 
 
 async def count_in_folder(conn: AsyncConnection, folder_id: int) -> int:
@@ -355,7 +402,27 @@ async def summaries_in_folder(
             messages.c.folder_id == folder_id,
             messages.c.id.in_(wanted[start : start + IN_CHUNK]),
         )
-        found.update((s.id, s) for s in map(to_summary, await conn.execute(query)))
+        found.update((s.id, s) for s in to_summaries(await conn.execute(query)))
+    return found
+
+
+async def blob_ids_in_folder(
+    conn: AsyncConnection, folder_id: int, message_ids: Sequence[int]
+) -> dict[int, str]:
+    """message id -> blob id for the messages of `message_ids` that are in `folder_id`: the
+    two columns a bulk read of contents needs, without building summaries."""
+    found: dict[int, str] = {}
+    wanted = list(dict.fromkeys(message_ids))
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = (
+            select(messages.c.id, contents.c.blob_id)
+            .join(contents, contents.c.id == messages.c.content_id)
+            .where(
+                messages.c.folder_id == folder_id,
+                messages.c.id.in_(wanted[start : start + IN_CHUNK]),
+            )
+        )
+        found.update((int(r[0]), r[1]) for r in await conn.execute(query))
     return found
 
 
