@@ -144,8 +144,10 @@ def serve_demo(tmp: Path, prepare: Prepare | None = None) -> Iterator[Site]:
 # --- the browser ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
+    """Per module, not per session: Playwright's sync API keeps an event loop running in the
+    main thread while it is started, and asyncio tests after it could not run their own."""
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         try:
