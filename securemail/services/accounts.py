@@ -17,7 +17,11 @@ from securemail.core.model import Organisation, User
 from securemail.core.rights import MailboxKind, Role, may_administer_org
 from securemail.security.secrets import generate_password
 from securemail.services.base import Deps, audit
-from securemail.services.directory import DirectoryService, check_password
+from securemail.services.directory import (
+    DirectoryService,
+    check_password,
+    clean_display_name,
+)
 from securemail.services.org_policy import limits_for
 from securemail.store.repos import accounts as account_repo
 from securemail.store.repos import directory as dir_repo
@@ -93,12 +97,10 @@ class OrgOverview:
 
 
 def _display_name(text: str | None, default: str) -> str:
-    name = " ".join((text or "").split())
-    if any(ord(c) < 32 for c in name):
-        raise NameRefused("display name contains control characters")
-    if len(name) > MAX_NAME:
-        raise NameRefused(f"display name longer than {MAX_NAME} characters")
-    return name or default
+    try:
+        return clean_display_name(text, default)
+    except InvalidInput as refused:
+        raise NameRefused(str(refused)) from None
 
 
 def _address(text: str) -> Address:

@@ -21,7 +21,8 @@ MAX_SUGGESTIONS = 50  # addresses one completion request returns at most
 MAX_SUGGEST_TEXT = 254  # characters of typed text matched (the longest address)
 
 
-def _display_name(text: str | None, default: str) -> str:
+def clean_display_name(text: str | None, default: str) -> str:
+    """A display name as one clean line, bounded; `default` when empty."""
     name = " ".join((text or "").split())
     if any(ord(c) < 32 for c in name):
         raise InvalidInput("display name contains control characters")
@@ -57,7 +58,7 @@ class DirectoryService:
 
     async def create_org(self, ctx: AccessContext, name: str, domain: str) -> Organisation:
         _require_service_admin(ctx)
-        clean = _display_name(name, "")
+        clean = clean_display_name(name, "")
         if not clean:
             raise InvalidInput("organisation name is empty")
         domain = normalise_domain(domain)
@@ -133,7 +134,7 @@ class DirectoryService:
         if password is None:
             generated = password = generate_password()
         check_password(password, minimum)
-        name = _display_name(display_name, addr.local)
+        name = clean_display_name(display_name, addr.local)
         role = Role.ORG_ADMIN if admin else Role.USER
         password_hash = await asyncio.to_thread(self.deps.hasher.hash, password)
         async with self.deps.db.write() as conn:
@@ -164,7 +165,7 @@ class DirectoryService:
         self, ctx: AccessContext, address: str, display_name: str | None = None
     ) -> Mailbox:
         addr = parse_address(address)
-        name = _display_name(display_name, addr.local)
+        name = clean_display_name(display_name, addr.local)
         async with self.deps.db.write() as conn:
             org_id = await self._org_for_address(conn, addr.domain)
             _require_admin(ctx, org_id)

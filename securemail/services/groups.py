@@ -15,7 +15,7 @@ from securemail.core.errors import Conflict, InvalidInput, NotFound, PermissionD
 from securemail.core.events import GrantsChanged
 from securemail.core.model import Grant, Mailbox, User
 from securemail.core.rights import MailboxKind, Right, Role, may_administer_org
-from securemail.services.base import Deps, audit, rights_on
+from securemail.services.base import Deps, audit_group, rights_on
 from securemail.store.repos import groups as groups_repo
 from securemail.store.repos import mailboxes as mailbox_repo
 
@@ -170,12 +170,4 @@ class GroupAdminService:
         target: str,
         detail: str = "",
     ) -> None:
-        await audit(
-            conn,
-            ctx,
-            action,
-            mailbox=mailbox.address,
-            target=target,
-            detail=detail,
-            org_id=mailbox.org_id,
-        )
+        await audit_group(conn, ctx, mailbox, action, target, detail)  # always a group here
