@@ -5,6 +5,7 @@ concurrent users. Requests go through the real ASGI app (routing, session, right
 in-process, so the figures are server time without a network or client in them.
 
 Usage: .venv/bin/python bench/webmail.py [--messages 100000] [--users 1,50] [--requests 200]
+       [--think SECONDS]   (users pause between requests; default 0: back to back)
        [--database-url postgresql://postgres@127.0.0.1:5432/bench]   (default: embedded SQLite)
 Populating 100,000 messages takes a few minutes; --keep DIR reuses a populated data directory.
 """
@@ -110,14 +111,25 @@ async def one_user(
     mailbox_id: str,
     ids: tuple[int, int],
     results: dict[str, list[float]],
+    think: float,
 ) -> None:
     """One user's session: a list page, a message, a rare-word and a common-word search;
-    `count` times."""
+    `count` times. With `think`, the user pauses a random while (exponential, that mean in
+    seconds) before each request, as a person reading does; without, requests follow at once."""
+
+    async def pause() -> None:
+        if think:
+            await asyncio.sleep(rng.expovariate(1 / think))
+
     for _ in range(count):
+        await pause()
         await timed(client, f"{inbox}?page={rng.randint(1, 50)}", results["list page"])
+        await pause()
         await timed(client, f"{inbox}/{rng.randint(*ids)}", results["open message"])
         rare, common = rng.choice(RARE), rng.choice(COMMON)
+        await pause()
         await timed(client, f"/mail/{mailbox_id}/search?q={rare}", results["search rare"])
+        await pause()
         await timed(client, f"/mail/{mailbox_id}/search?q={common}", results["search common"])
 
 
@@ -188,7 +200,7 @@ async def run(args: argparse.Namespace) -> None:
         ids_range = (max(1, top - args.messages + 1), top)
         await asyncio.gather(
             *(
-                one_user(c, per_user, rng, group_inbox, mailbox_id, ids_range, results)
+                one_user(c, per_user, rng, group_inbox, mailbox_id, ids_range, results, args.think)
                 for c in clients
             )
         )
@@ -196,7 +208,8 @@ async def run(args: argparse.Namespace) -> None:
         for name, times in results.items():
             print(summary(name, users, times))
         total = sum(len(t) for t in results.values())
-        print(f"  {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)")
+        pace = f"think {args.think} s" if args.think else "no think time"
+        print(f"  {total} requests in {wall:.1f} s ({total / wall:.0f} req/s, {pace})")
         for client in clients:
             await client.aclose()
     await runtime.close()
@@ -209,6 +222,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="per concurrency level")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--keep", default="", help="data directory to create or reuse")
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean seconds a user pauses between requests"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -41,10 +41,22 @@ class MailboxService:
     async def list_mailboxes(self, ctx: AccessContext) -> list[Mailbox]:
         """The personal mailbox and every group mailbox the caller may read, with their rights."""
         async with self.deps.db.read() as conn:
-            _none, disabled = await mailbox_repo.grant_and_standing(conn, 0, ctx.user_id)
-            if disabled:  # disabled after logging in: nothing is visible any more
-                return []
-            rows = await mailbox_repo.list_candidate_mailboxes(conn, ctx.user_id, ctx.org_id)
+            return await self._readable(conn, ctx)
+
+    async def overview(self, ctx: AccessContext) -> list[tuple[Mailbox, list[Folder]]]:
+        """Every mailbox the caller may read with its folders and counts (what list_mailboxes
+        and list_folders give), in one read transaction: what a webmail page shows beside it."""
+        async with self.deps.db.read() as conn:
+            found = await self._readable(conn, ctx)
+            return [
+                (m, list(await mailbox_repo.list_folders(conn, m.id, ctx.user_id))) for m in found
+            ]
+
+    async def _readable(self, conn: AsyncConnection, ctx: AccessContext) -> list[Mailbox]:
+        _none, disabled = await mailbox_repo.grant_and_standing(conn, 0, ctx.user_id)
+        if disabled:  # disabled after logging in: nothing is visible any more
+            return []
+        rows = await mailbox_repo.list_candidate_mailboxes(conn, ctx.user_id, ctx.org_id)
         out = []
         for mailbox, granted in rows:
             rights = effective_rights(ctx.principal, mailbox_repo.facts(mailbox), [granted])
@@ -93,10 +105,15 @@ class MailboxService:
             await require_mailbox(conn, ctx, mailbox_id)
             return list(await mailbox_repo.list_folders(conn, mailbox_id, ctx.user_id))
 
-    async def get_folder(self, ctx: AccessContext, folder_id: int) -> Folder:
+    async def get_folder(self, ctx: AccessContext, folder_id: int, counts: bool = False) -> Folder:
+        """The folder; with `counts`, also its message count and the caller's unread count
+        (two index range counts: left out where a page does not show them)."""
         async with self.deps.db.read() as conn:
-            _mailbox, folder = await require_folder(conn, ctx, folder_id)
-            return folder
+            mailbox, folder = await require_folder(conn, ctx, folder_id)
+            if not counts:
+                return folder
+            counted = await mailbox_repo.list_folders(conn, mailbox.id, ctx.user_id)
+            return next((f for f in counted if f.id == folder_id), folder)
 
     async def find_folder_by_name(self, ctx: AccessContext, mailbox_id: int, name: str) -> Folder:
         async with self.deps.db.read() as conn:

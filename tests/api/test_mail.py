@@ -225,3 +225,15 @@ async def test_problem_details_for_every_kind_of_refusal(
     # Other paths keep their own error pages.
     page = await anonymous.get("/no-such-page")
     assert not page.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_one_folder_shows_its_counts_as_the_folder_list_does(api_as: ApiAs) -> None:
+    alice, bob = await api_as("alice"), await api_as("bob")
+    group, inbox, message = await _group_message(alice)
+    listed = {f["id"]: f for f in (await alice.get(f"/mailboxes/{group['id']}/folders")).json()}
+    one = (await alice.get(f"/folders/{inbox['id']}")).json()
+    assert one == listed[inbox["id"]] and one["total"] >= 1 and one["unseen"] == one["total"]
+    marked = await alice.patch(f"/messages/{message['id']}", json={"seen": True})  # hers alone
+    assert marked.status_code == 200, marked.text
+    assert (await alice.get(f"/folders/{inbox['id']}")).json()["unseen"] == one["unseen"] - 1
+    assert (await bob.get(f"/folders/{inbox['id']}")).json()["unseen"] == one["unseen"]

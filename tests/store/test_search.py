@@ -5,6 +5,7 @@ import pytest
 from securemail.core.context import AccessContext
 from securemail.core.errors import NotFound
 from securemail.core.search import SearchQuery
+from securemail.store.repos import search as search_repo
 from tests.store.conftest import BOB, GROUP, Team, inbox_id
 
 REPORT = (
@@ -63,9 +64,18 @@ async def found(team: Team, ctx: AccessContext, mail: dict[str, int], **query: o
         ({}, {"report", "interview", "rota"}),
     ],
 )
+@pytest.mark.parametrize("drive_limit", [search_repo.DRIVE_LIMIT, 0])
 async def test_search_finds_what_matches_and_nothing_else(
-    team: Team, mail: dict[str, int], query: dict[str, object], expected: set[str]
+    team: Team,
+    mail: dict[str, int],
+    query: dict[str, object],
+    expected: set[str],
+    drive_limit: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Both ways SQLite may take: from the few full-text hits, or along the folder newest first
+    # (taken when the hits exceed DRIVE_LIMIT; 0 forces it here). PostgreSQL has one way.
+    monkeypatch.setattr(search_repo, "DRIVE_LIMIT", drive_limit)
     assert await found(team, team.alice, mail, **query) == expected
 
 

@@ -78,7 +78,9 @@ async def create_folder(
 
 @router.get("/folders/{folder_id}", response_model=FolderOut)
 async def get_folder(request: Request, who: Auth, folder_id: PathId) -> FolderOut:
-    return FolderOut.of(await services_of(request).mailboxes.get_folder(who.ctx, folder_id))
+    return FolderOut.of(
+        await services_of(request).mailboxes.get_folder(who.ctx, folder_id, counts=True)
+    )
 
 
 @router.patch("/folders/{folder_id}", response_model=FolderOut)

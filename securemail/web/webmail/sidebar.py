@@ -40,11 +40,11 @@ def _sorted(folders: list[Folder]) -> list[Folder]:
 
 async def mailboxes(services: Services, who: Viewer) -> list[MailboxEntry]:
     """Every mailbox the viewer may read: personal first, then groups by name."""
-    found = await services.mailboxes.list_mailboxes(who.ctx)
-    found.sort(key=lambda m: (m.kind is MailboxKind.GROUP, m.display_name.lower()))
+    found = await services.mailboxes.overview(who.ctx)
+    found.sort(key=lambda pair: (pair[0].kind is MailboxKind.GROUP, pair[0].display_name.lower()))
     out = []
-    for mailbox in found:
-        folders = _sorted(await services.mailboxes.list_folders(who.ctx, mailbox.id))
+    for mailbox, unsorted in found:
+        folders = _sorted(unsorted)
         unread = sum(f.unseen for f in folders if f.special_use is SpecialUse.INBOX)
         out.append(MailboxEntry(mailbox, folders, unread))
     return out
