@@ -99,18 +99,14 @@ class AuthService:
             user = await dir_repo.find_user_by_address(conn, key) if key else None
             detail = "unknown or locked"
             if user is not None and counted:
-                row = await dir_repo.login_row(conn, key)
-                failures = int(row.failed_logins) + 1 if row is not None else 1
-                until = None
+                failures = await dir_repo.count_failed_login(conn, user.id)
+                detail = f"failures={failures}"
                 if failures >= settings.max_failed_logins:
                     until = datetime.now(UTC) + timedelta(seconds=settings.lockout_seconds)
-                    failures = 0
                     detail = "locked"
-                else:
-                    detail = f"failures={failures}"
-                await dir_repo.record_login(
-                    conn, user.id, success=False, failed_logins=failures, locked_until=until
-                )
+                    await dir_repo.record_login(
+                        conn, user.id, success=False, failed_logins=0, locked_until=until
+                    )
             org_id = user.org_id if user is not None else None
             detail = f"{detail} ({why})" if why else detail
             await audit(

@@ -144,6 +144,18 @@ async def record_login(
     await conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
 
+async def count_failed_login(conn: AsyncConnection, user_id: int) -> int:
+    """Add one failed login and return the new count, in one statement: the row stays locked
+    to this transaction, so concurrent failures (on any node) each count."""
+    query = (
+        update(users)
+        .where(users.c.id == user_id)
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
 async def update_user(conn: AsyncConnection, user_id: int, **values: Any) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
