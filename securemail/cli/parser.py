@@ -5,6 +5,7 @@ from typing import Any, NoReturn
 
 from securemail import __version__
 from securemail.cli import handlers as h
+from securemail.cli import migrate_store as ms
 from securemail.cli import outbound as o
 
 EXIT_BAD_INPUT = 2
@@ -96,6 +97,7 @@ def _groups(sub: Any) -> None:
 
 def _operations(sub: Any) -> None:
     _verb(sub, "migrate", h.migrate, "apply database migrations")
+    ms.add_arguments(_verb(sub, "migrate-store", ms.migrate_store, ms.SUMMARY))
     _verb(sub, "serve", h.serve, "run the service")
     _verb(sub, "demo", h.demo, "load the demo organisation (once) and print its passwords")
     audit = _group(sub, "audit", "the audit log")

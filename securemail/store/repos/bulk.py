@@ -12,7 +12,8 @@ from securemail.mail.parse import ParsedFields
 from securemail.store.repos.common import insert_ignore, now
 from securemail.store.schema import contents, folders, messages
 
-_FTS_INSERT = {
+# The search-index row of one content, per dialect (also used by store/transfer.py).
+FTS_INSERT = {
     "sqlite": "INSERT INTO content_fts (rowid, subject, from_addr, to_addrs, body) "
     "VALUES (:id, :subject, :from_addr, :to_addrs, :body)",
     "postgresql": "INSERT INTO content_search (content_id, doc) VALUES (:id, "
@@ -71,7 +72,7 @@ async def ensure_contents(conn: AsyncConnection, items: Sequence[NewContent]) ->
         }
         for i in fresh
     ]
-    await conn.execute(text(_FTS_INSERT[conn.dialect.name]), rows)
+    await conn.execute(text(FTS_INSERT[conn.dialect.name]), rows)
     return ids
 
 
