@@ -2,153 +2,43 @@
 the IDLE clients and webmail pages of the other (LISTEN/NOTIFY, `store/notify.py`).
 
 These tests always run on PostgreSQL (SECUREMAIL_TEST_DATABASE_URL, else the local test
-database below), each in a fresh schema, even when the rest of the suite runs on SQLite.
+database of `cluster.py`), each in a fresh schema, even when the rest of the suite runs on SQLite.
 Latencies are measured on the wall clock and printed (run with -s to see them)."""
 
 import asyncio
 import contextlib
 import json
-import os
-import secrets
 import smtplib
-import socket
-import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 import trustme
-from imapclient import IMAPClient  # type: ignore[import-untyped]
 
-from securemail import app
-from securemail.config import load_settings
-from securemail.core.context import AccessContext, system_context
+from securemail.core.context import system_context
 from securemail.core.events import Event, GrantsChanged, MailboxChanged
 from securemail.core.model import Flag
-from securemail.net.dns import StaticResolver
 from securemail.server import Server
-from securemail.services.demo import DEMO_DOMAIN, DEMO_GROUP, DemoResult, load_demo
-from securemail.store.migrate import upgrade
-from securemail.store.notify import PAYLOAD_LIMIT, EventBridge, channel_for, decode, encode
-from tests.conftest import TestStore
-from tests.e2e.conftest import listener_env
+from securemail.services.demo import DEMO_DOMAIN, DEMO_GROUP
+from securemail.store.notify import PAYLOAD_LIMIT, channel_for, decode, encode
+from tests.e2e.cluster import OUTSIDER, Cluster, imap_on, mail, sql, two_nodes
 from tests.web.conftest import log_in
 
-PG = os.environ.get("SECUREMAIL_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
-SHARED_INBOX = f"Shared/{DEMO_GROUP}/INBOX"
 LATENCY_LIMIT = 1.5  # seconds; the aim is one second, measured with some slack for CI
-OUTSIDER = "jane@university.example"
-
-
-def mail(subject: str) -> bytes:
-    return (
-        f"From: Jane <{OUTSIDER}>\r\nTo: {DEMO_GROUP}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{secrets.token_hex(8)}@university.example>\r\n\r\nHello.\r\n"
-    ).encode()
-
-
-# ---------------------------------------------------------------- two nodes, one schema
-
-
-@dataclass
-class Cluster:
-    a: Server
-    b: Server
-    demo: DemoResult
-    client_tls: ssl.SSLContext
-    channel: str
-
-    def password(self, user: str) -> str:
-        return self.demo.passwords[f"{user}@{DEMO_DOMAIN}"]
-
-    def bridge(self, server: Server) -> EventBridge:
-        assert server.events_bridge is not None, "no event bridge on PostgreSQL"
-        return server.events_bridge
-
-    async def ctx(self, server: Server, user: str) -> AccessContext:
-        address = f"{user}@{DEMO_DOMAIN}"
-        auth = server.runtime.services.auth
-        return await auth.authenticate(address, self.password(user), channel="test")
-
-
-async def _unreachable(url: str) -> str:
-    """Why PostgreSQL cannot be used, or "" when it can."""
-    try:
-        conn = await asyncpg.connect(url, timeout=3)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}".splitlines()[0]
-    await conn.close()
-    return ""
-
-
-async def _sql(statement: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(PG, timeout=5)
-    try:
-        return await conn.fetchval(statement, *args)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path, ca: trustme.CA) -> AsyncIterator[Cluster]:
-    problem = await _unreachable(PG)
-    if problem:
-        pytest.skip(f"PostgreSQL not reachable at {PG}: {problem}")
-    schema = "x_" + secrets.token_hex(6)
-    await _sql(f'CREATE SCHEMA "{schema}"')
-    base = {
-        "SECUREMAIL_DATABASE_URL": PG,
-        "SECUREMAIL_DATABASE_SCHEMA": schema,
-        "SECUREMAIL_DATABASE_BLOB_STORE": "database",  # nodes share no disk
-        "SECUREMAIL_AUTH_APP_PASSWORD_KEY_FILE": str(tmp_path / "app-password.key"),
-        "SECUREMAIL_AUTH_ARGON2_TIME_COST": "1",
-        "SECUREMAIL_AUTH_ARGON2_MEMORY_KIB": "1024",
-        "SECUREMAIL_AUTH_ARGON2_PARALLELISM": "1",
-        "SECUREMAIL_AUTH_MIN_PASSWORD_LENGTH": "8",
-    }
-    servers: list[Server] = []
-    try:
-        once = {**base, "SECUREMAIL_SERVER_DATA_DIR": str(tmp_path / "migrate")}
-        migrator = app.build(load_settings(env=once))
-        await upgrade(migrator.db)  # once; each node's start finds nothing left to do
-        await migrator.close()
-        for name in ("a", "b"):
-            node = tmp_path / name
-            node.mkdir()
-            env = {**base, "SECUREMAIL_SERVER_DATA_DIR": str(node / "var")}
-            store = TestStore(node / "var", env, load_settings(env=env))
-            settings = load_settings(env=listener_env(store, ca, node))
-            server = Server(settings, resolver=StaticResolver(txt_records={}))
-            await server.start()
-            servers.append(server)
-        demo = await load_demo(servers[0].runtime.services, system_context("test"))
-        client_tls = ssl.create_default_context()
-        ca.configure_trust(client_tls)
-        yield Cluster(servers[0], servers[1], demo, client_tls, channel_for(schema))
-    finally:
-        for server in reversed(servers):
-            await server.stop(grace=2)
-        await _sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    async with two_nodes(tmp_path, ca) as running:
+        yield running
 
 
 # ---------------------------------------------------------------- clients (run in threads)
-
-
-@contextlib.contextmanager
-def imap_on(cluster: Cluster, server: Server, user: str) -> Iterator[Any]:
-    port = server.ports["imaps"]
-    with IMAPClient("127.0.0.1", port, ssl=True, ssl_context=cluster.client_tls) as client:
-        client._imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client.login(f"{user}@{DEMO_DOMAIN}", cluster.password(user))
-        client.select_folder(SHARED_INBOX)
-        yield client
 
 
 def idle_until(client: Any, kind: bytes, timeout: float = 10.0) -> tuple[list[Any], float]:
@@ -312,7 +202,7 @@ async def test_the_bridge_survives_its_listener_connection_being_killed(cluster:
     old = bridge.listener_pid
     assert old is not None
     killed_at = time.monotonic()
-    assert await _sql("SELECT pg_terminate_backend($1)", old) is True
+    assert await sql("SELECT pg_terminate_backend($1)", old) is True
     async with asyncio.timeout(5):
         while bridge.listener_pid in (None, old):
             await asyncio.sleep(0.01)
@@ -341,7 +231,7 @@ async def test_malformed_notifications_are_ignored(cluster: Cluster) -> None:
             '"fields": {"mailbox_id": true, "user_id": 1}}]}',
             good,
         ):
-            await _sql("SELECT pg_notify($1, $2)", cluster.channel, payload)
+            await sql("SELECT pg_notify($1, $2)", cluster.channel, payload)
         async with asyncio.timeout(2):
             assert await on_a.get() == GrantsChanged(123, 456)
     assert bridge.stats.malformed == 3
