@@ -17,6 +17,8 @@ class ConfigError(ValueError):
 class ServerSettings:
     data_dir: str = "./var"
     hostname: str = "localhost"
+    # `serve` runs on uvloop (libuv: far less overhead per socket event) or plain "asyncio"
+    event_loop: str = "uvloop"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from securemail.cli.parser import EXIT_BAD_INPUT, build_parser
-from securemail.config import ConfigError, load_settings
+from securemail.config import ConfigError, Settings, load_settings
 from securemail.core.errors import (
     AuthenticationFailed,
     Conflict,
@@ -30,13 +30,26 @@ BAD_INPUT = (
 )
 
 
+def _runner(settings: Settings, command: str) -> asyncio.Runner:
+    """`serve` on the configured event loop; every other command on plain asyncio."""
+    choice = settings.server.event_loop
+    if choice not in ("uvloop", "asyncio"):
+        raise ConfigError(f'[server] event_loop: expected "uvloop" or "asyncio", got {choice!r}')
+    if command == "serve" and choice == "uvloop":
+        import uvloop  # a dependency on every platform but Windows
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    return asyncio.Runner()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; bad input prints one line and exits 2, never a stack trace."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config or os.environ.get("SECUREMAIL_CONFIG"))
         setup_logging("INFO" if args.command == "serve" else "WARNING")
-        result: int = asyncio.run(args.handler(settings, args))
+        with _runner(settings, args.command) as runner:
+            result: int = runner.run(args.handler(settings, args))
         return result
     except BAD_INPUT as exc:
         print(f"securemail: {exc}", file=sys.stderr)

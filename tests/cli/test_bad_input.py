@@ -114,6 +114,11 @@ CASES = {
         ("SECUREMAIL_HTTP_PORT", "'eighty'"),
         env={"SECUREMAIL_HTTP_PORT": "eighty"},
     ),
+    "unknown event loop": Case(
+        ("serve",),
+        ("event_loop", "uvloop", "twisted"),
+        env={"SECUREMAIL_SERVER_EVENT_LOOP": "twisted"},
+    ),
 }
 
 
