@@ -48,9 +48,7 @@ class MailboxService:
         and list_folders give), in one read transaction: what a webmail page shows beside it."""
         async with self.deps.db.read() as conn:
             found = await self._readable(conn, ctx)
-            return [
-                (m, list(await mailbox_repo.list_folders(conn, m.id, ctx.user_id))) for m in found
-            ]
+            return [(m, await self.deps.counts.folders(conn, m.id, ctx.user_id)) for m in found]
 
     async def _readable(self, conn: AsyncConnection, ctx: AccessContext) -> list[Mailbox]:
         _none, disabled = await mailbox_repo.grant_and_standing(conn, 0, ctx.user_id)
@@ -103,7 +101,7 @@ class MailboxService:
     async def list_folders(self, ctx: AccessContext, mailbox_id: int) -> list[Folder]:
         async with self.deps.db.read() as conn:
             await require_mailbox(conn, ctx, mailbox_id)
-            return list(await mailbox_repo.list_folders(conn, mailbox_id, ctx.user_id))
+            return await self.deps.counts.folders(conn, mailbox_id, ctx.user_id)
 
     async def get_folder(self, ctx: AccessContext, folder_id: int, counts: bool = False) -> Folder:
         """The folder; with `counts`, also its message count and the caller's unread count
@@ -112,7 +110,7 @@ class MailboxService:
             mailbox, folder = await require_folder(conn, ctx, folder_id)
             if not counts:
                 return folder
-            counted = await mailbox_repo.list_folders(conn, mailbox.id, ctx.user_id)
+            counted = await self.deps.counts.folders(conn, mailbox.id, ctx.user_id)
             return next((f for f in counted if f.id == folder_id), folder)
 
     async def find_folder_by_name(self, ctx: AccessContext, mailbox_id: int, name: str) -> Folder:
@@ -156,7 +154,7 @@ class MailboxService:
             if clean.startswith(folder.name + FOLDER_SEPARATOR):
                 raise InvalidInput("a folder cannot be moved inside itself")
             prefix = folder.name + FOLDER_SEPARATOR
-            for child in await mailbox_repo.list_folders(conn, mailbox.id, ctx.user_id):
+            for child in await mailbox_repo.list_folders_plain(conn, mailbox.id):
                 if child.name.startswith(prefix):
                     renamed = clean + FOLDER_SEPARATOR + child.name[len(prefix) :]
                     await mailbox_repo.rename_folder(conn, child.id, renamed)
@@ -178,7 +176,7 @@ class MailboxService:
             if not await mailbox_repo.folder_is_empty(conn, folder_id):
                 raise Conflict(f"folder {folder.name!r} is not empty")
             prefix = folder.name + FOLDER_SEPARATOR
-            children = await mailbox_repo.list_folders(conn, mailbox.id, ctx.user_id)
+            children = await mailbox_repo.list_folders_plain(conn, mailbox.id)
             if any(c.name.startswith(prefix) for c in children):
                 raise Conflict(f"folder {folder.name!r} has subfolders")
             await mailbox_repo.delete_folder(conn, folder_id)

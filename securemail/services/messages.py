@@ -219,7 +219,7 @@ class MessageService:
             raise InvalidInput(f"at most {limits.max_search_terms} search words")
         async with self.deps.db.read() as conn:
             await require_mailbox(conn, ctx, mailbox_id)
-            folders = await mailbox_repo.list_folders(conn, mailbox_id, ctx.user_id)
+            folders = await mailbox_repo.list_folders_plain(conn, mailbox_id)
             ids = [f.id for f in folders if folder_id is None or f.id == folder_id]
             if folder_id is not None and not ids:
                 raise NotFound("no such folder")

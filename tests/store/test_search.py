@@ -1,5 +1,7 @@
 """Full-text search (SQLite FTS5 trigram / PostgreSQL tsvector) behind one method."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from securemail.core.context import AccessContext
@@ -120,3 +122,33 @@ async def test_search_stays_in_the_folder_and_mailbox_asked_for(
         await services.messages.search(team.carol, team.group_id, query)
     own = await services.messages.search(team.bob, bob_box.id, query)
     assert [m.subject for m in own] == ["Quarterly evaluation figures Q4"]
+
+
+async def test_newest_first_even_when_old_mail_is_appended_after_new(
+    team: Team, system: AccessContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With many hits SQLite tries the newest contents first (content ids grow with arrival);
+    # an APPEND of old mail is the case where a newer message has an older content.
+    monkeypatch.setattr(search_repo, "DRIVE_LIMIT", 1)
+    services = team.services
+    box = await services.mailboxes.get_personal_mailbox(team.bob)
+    inbox = await inbox_id(services, team.bob, box.id)
+
+    def note(n: object) -> bytes:
+        return f"From: ops@polres.co.uk\r\nSubject: Note {n}\r\n\r\nThe pilot log {n}.\r\n".encode()
+
+    for n in range(3):
+        await services.delivery.deliver(system, note(n), [BOB])
+    await services.messages.append(
+        team.bob, inbox, note("archive"), internal_date=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+
+    async def newest(limit: int) -> list[str]:
+        query = SearchQuery(text="pilot log")
+        return [
+            m.subject for m in await services.messages.search(team.bob, box.id, query, limit=limit)
+        ]
+
+    assert await newest(1) == ["Note 2"]
+    assert await newest(2) == ["Note 2", "Note 1"]
+    assert await newest(10) == ["Note 2", "Note 1", "Note 0", "Note archive"]

@@ -307,6 +307,30 @@ async def list_folders(conn: AsyncConnection, mailbox_id: int, user_id: int) -> 
     return out
 
 
+async def list_folders_plain(conn: AsyncConnection, mailbox_id: int) -> list[Folder]:
+    """The folders of a mailbox in display order, without counts (their total and unseen are
+    0: services/folder_counts.py fills them in)."""
+    query = (
+        select(folders)
+        .where(folders.c.mailbox_id == mailbox_id)
+        .order_by(_FOLDER_ORDER, folders.c.name)
+    )
+    return [_folder(r) for r in await conn.execute(query)]
+
+
+async def folder_counts(conn: AsyncConnection, folder_id: int, user_id: int) -> tuple[int, int]:
+    """(messages, messages this user has seen) in one folder: two index range counts."""
+    total = await conn.scalar(
+        select(func.count()).select_from(messages).where(messages.c.folder_id == folder_id)
+    )
+    seen_count = await conn.scalar(
+        select(func.count())
+        .select_from(seen)
+        .where(seen.c.user_id == user_id, seen.c.folder_id == folder_id)
+    )
+    return int(total or 0), int(seen_count or 0)
+
+
 async def count_folders(conn: AsyncConnection, mailbox_id: int) -> int:
     query = select(func.count()).select_from(folders).where(folders.c.mailbox_id == mailbox_id)
     return int(await conn.scalar(query) or 0)

@@ -322,8 +322,13 @@ async def read_by(conn: AsyncConnection, message_id: int) -> tuple[str, ...]:
 
 
 async def move_message(conn: AsyncConnection, message_id: int, to_folder_id: int) -> int:
-    """Give the message a new UID in the target folder (RFC 6851: MOVE = COPY + EXPUNGE)."""
+    """Give the message a new UID in the target folder (RFC 6851: MOVE = COPY + EXPUNGE); the
+    source folder's HIGHESTMODSEQ grows, as for an expunge."""
+    await _expunge_modseq(conn, message_id)
     uid, modseq = await allocate_uid(conn, to_folder_id)
+    await conn.execute(  # the read state moves along: unread counts go by seen.folder_id
+        update(seen).where(seen.c.message_id == message_id).values(folder_id=to_folder_id)
+    )
     await conn.execute(
         update(messages)
         .where(messages.c.id == message_id)
@@ -354,7 +359,16 @@ async def copy_message(conn: AsyncConnection, message_id: int, to_folder_id: int
     return new_id
 
 
+async def _expunge_modseq(conn: AsyncConnection, message_id: int) -> None:
+    """A message leaves its folder: the folder's HIGHESTMODSEQ grows (RFC 7162 3.2.10 asks it
+    of QRESYNC servers; folder counts are cached against it, services/folder_counts.py)."""
+    folder_id = await conn.scalar(select(messages.c.folder_id).where(messages.c.id == message_id))
+    if folder_id is not None:
+        await next_modseq(conn, int(folder_id))
+
+
 async def delete_message(conn: AsyncConnection, message_id: int) -> None:
+    await _expunge_modseq(conn, message_id)
     await conn.execute(delete(seen).where(seen.c.message_id == message_id))
     await conn.execute(delete(messages).where(messages.c.id == message_id))
 

@@ -2,8 +2,9 @@
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, text
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import MessageSummary
@@ -38,7 +39,7 @@ def _fts_condition(dialect: str, index: int, term: str) -> ColumnElement[bool]:
     return clause.bindparams(**{name: value})  # type: ignore[return-value]
 
 
-DRIVE_LIMIT = 2000  # at most this many full-text hits: fetch them first, then their messages
+DRIVE_LIMIT = 400  # full-text hits fetched first, newest content first (a few pages)
 
 
 def _fts_query(terms: list[str]) -> str:
@@ -46,20 +47,20 @@ def _fts_query(terms: list[str]) -> str:
     return " ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
-async def _few_hits(conn: AsyncConnection, query: SearchQuery) -> list[int] | None:
-    """On SQLite, the content ids matching every indexed word when there are few of them
-    (None: no indexed word, or too many hits to list). With few hits the search starts from
-    them; with many it walks the folder newest first and stops at a page's worth. Without
-    this choice SQLite always walks the folder, and a rare word then costs a full scan."""
+async def _newest_hits(conn: AsyncConnection, query: SearchQuery) -> list[int] | None:
+    """On SQLite, the ids of the newest DRIVE_LIMIT + 1 contents matching every indexed word
+    (None: no indexed word, or PostgreSQL, whose planner chooses by statistics). FTS5 reads
+    them from the end of its lists and stops: cheap however common the word."""
     long_terms = [t for t in query.terms() if len(t) >= 3]
     if conn.dialect.name != "sqlite" or not long_terms:
         return None
     rows = await conn.execute(
-        text("SELECT rowid FROM content_fts WHERE content_fts MATCH :q LIMIT :n"),
+        text(
+            "SELECT rowid FROM content_fts WHERE content_fts MATCH :q ORDER BY rowid DESC LIMIT :n"
+        ),
         {"q": _fts_query(long_terms), "n": DRIVE_LIMIT + 1},
     )
-    ids = [int(r[0]) for r in rows]
-    return ids if len(ids) <= DRIVE_LIMIT else None
+    return [int(r[0]) for r in rows]
 
 
 def _conditions(dialect: str, query: SearchQuery) -> list[ColumnElement[bool]]:
@@ -97,26 +98,72 @@ async def search(
     query: SearchQuery,
     limit: int,
 ) -> list[MessageSummary]:
-    """Messages in the given folders (already checked by the caller) matching every criterion."""
+    """Messages in the given folders (already checked by the caller) matching every criterion,
+    the newest `limit` of them (by internal date).
+
+    SQLite walks a folder along its date index unless told otherwise, so a rare word would
+    cost a scan of the whole folder and a common one a full list of its hits. Instead: with
+    at most DRIVE_LIMIT hits, start from them; with more, try the messages of the newest
+    DRIVE_LIMIT hits, which answer exactly when no message as new as the last one found has
+    an older content (content ids grow with arrival; only an APPEND of old mail breaks that,
+    and then the folder walk answers)."""
     if not folder_ids:
         return []
-    hits = await _few_hits(conn, query)
-    if hits is not None:  # every long word matched here; the short ones stay conditions
-        if not hits:
-            return []
-        short = replace(query, text=" ".join(t for t in query.terms() if len(t) < 3))
-        conds = [messages.c.content_id.in_(hits), *_conditions(conn.dialect.name, short)]
-    else:
-        conds = _conditions(conn.dialect.name, query)
-    # "+ 0": with few hits, keep SQLite off the folder index, which would walk every message
-    in_folders = (messages.c.folder_id + 0 if hits is not None else messages.c.folder_id).in_(
-        folder_ids
-    )
+    hits = await _newest_hits(conn, query)
+    if hits is not None and len(hits) <= DRIVE_LIMIT:
+        return await _among(conn, folder_ids, user_id, query, hits, limit) if hits else []
+    if hits is not None:
+        found = await _among(conn, folder_ids, user_id, query, hits, limit)
+        if len(found) == limit and not await _older_content_since(
+            conn, folder_ids, found[-1].internal_date, min(hits)
+        ):
+            return found
     stmt = (
         summary_query(user_id)
-        .where(in_folders, and_(True, *conds))
+        .where(messages.c.folder_id.in_(folder_ids), *_conditions(conn.dialect.name, query))
         .order_by(messages.c.internal_date.desc(), messages.c.id.desc())
         .limit(limit)
     )
-    rows = await conn.execute(stmt)
-    return [to_summary(r) for r in rows]
+    return [to_summary(r) for r in await conn.execute(stmt)]
+
+
+async def _among(
+    conn: AsyncConnection,
+    folder_ids: Sequence[int],
+    user_id: int,
+    query: SearchQuery,
+    content_ids: list[int],
+    limit: int,
+) -> list[MessageSummary]:
+    """The newest `limit` messages of these contents in the folders that meet the criteria
+    the index did not (short words, fields, dates, unseen, attachments). "+ 0" keeps SQLite
+    off the folder index: it starts from the contents instead."""
+    short = replace(query, text=" ".join(t for t in query.terms() if len(t) < 3))
+    stmt = (
+        summary_query(user_id)
+        .where(
+            (messages.c.folder_id + 0).in_(folder_ids),
+            messages.c.content_id.in_(content_ids),
+            *_conditions(conn.dialect.name, short),
+        )
+        .order_by(messages.c.internal_date.desc(), messages.c.id.desc())
+        .limit(limit)
+    )
+    return [to_summary(r) for r in await conn.execute(stmt)]
+
+
+async def _older_content_since(
+    conn: AsyncConnection, folder_ids: Sequence[int], since: datetime, below: int
+) -> bool:
+    """Whether a message dated `since` or later has a content older than content id `below`
+    (a range of the folder's date index: the few messages newer than the last one found)."""
+    stmt = (
+        select(messages.c.id)
+        .where(
+            messages.c.folder_id.in_(folder_ids),
+            messages.c.internal_date >= since,
+            messages.c.content_id < below,
+        )
+        .limit(1)
+    )
+    return (await conn.scalar(stmt)) is not None
