@@ -4,6 +4,7 @@ import argparse
 from typing import Any, NoReturn
 
 from securemail import __version__
+from securemail.cli import backup as bk
 from securemail.cli import handlers as h
 from securemail.cli import migrate_store as ms
 from securemail.cli import outbound as o
@@ -98,6 +99,8 @@ def _groups(sub: Any) -> None:
 def _operations(sub: Any) -> None:
     _verb(sub, "migrate", h.migrate, "apply database migrations")
     ms.add_arguments(_verb(sub, "migrate-store", ms.migrate_store, ms.SUMMARY))
+    bk.add_backup_arguments(_verb(sub, "backup", bk.backup, bk.BACKUP_SUMMARY))
+    bk.add_restore_arguments(_verb(sub, "restore", bk.restore, bk.RESTORE_SUMMARY))
     _verb(sub, "serve", h.serve, "run the service")
     _verb(sub, "demo", h.demo, "load the demo organisation (once) and print its passwords")
     audit = _group(sub, "audit", "the audit log")

@@ -25,8 +25,8 @@ from securemail.store.schema import audit_head, blob_data, contents, metadata, o
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 BLOB_BATCH_BYTES = 64 * 1024 * 1024  # blobs read and inserted at once, at most
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_SEEDED = {audit_head.name}  # rows the first migration writes; replaced, not added to
-_FTS_SOURCE = "SELECT rowid, subject, from_addr, to_addrs, body FROM content_fts ORDER BY rowid"
+SEEDED = {audit_head.name}  # rows the first migration writes; replaced, not added to
+FTS_SOURCE = "SELECT rowid, subject, from_addr, to_addrs, body FROM content_fts ORDER BY rowid"
 SEARCH_INDEX = "search index"  # the name of the full-text rows in reports
 
 
@@ -124,21 +124,26 @@ async def prepare_target(db: Database, schema: str | None) -> None:
     await upgrade(db)
 
 
-async def require_empty(conn: AsyncConnection) -> None:
+_INDEX_COUNTS = {  # the full-text tables, outside metadata
+    "content_search": "SELECT count(*) FROM content_search",
+    "content_fts": "SELECT count(*) FROM content_fts",
+}
+MIGRATE_ADVICE = "migrate only into an empty database or schema"
+
+
+async def require_empty(conn: AsyncConnection, advice: str = MIGRATE_ADVICE) -> None:
     """Conflict naming the tables of the target that already hold rows."""
     present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     full = []
     for table in metadata.sorted_tables:
         if table.name in present and await _holds_data(conn, table):
             full.append(table.name)
-    if "content_search" in present and await conn.scalar(
-        text("SELECT count(*) FROM content_search")
-    ):
-        full.append("content_search")
+    for index, count in _INDEX_COUNTS.items():
+        if index in present and await conn.scalar(text(count)):
+            full.append(index)
     if full:
         raise Conflict(
-            f"the target already holds data (in {', '.join(full)}): "
-            "migrate only into an empty database or schema; nothing was changed"
+            f"the target already holds data (in {', '.join(full)}): {advice}; nothing was changed"
         )
 
 
@@ -174,18 +179,18 @@ async def copy_table(
     source: AsyncConnection, target: AsyncConnection, table: Table, batch: int, on: Progress
 ) -> None:
     total = int(await source.scalar(select(func.count()).select_from(table)) or 0)
-    if table.name in _SEEDED:
+    if table.name in SEEDED:
         await target.execute(table.delete())
     on(table.name, 0, total)
     done = 0
     query = select(table).order_by(*table.primary_key.columns)
-    async for rows in _batches(source, query, batch):
+    async for rows in batches(source, query, batch):
         await target.execute(table.insert(), [_aware(table, row._mapping) for row in rows])
         done += len(rows)
         on(table.name, done, total)
 
 
-async def _batches(conn: AsyncConnection, query: Any, size: int) -> AsyncIterator[list[Any]]:
+async def batches(conn: AsyncConnection, query: Any, size: int) -> AsyncIterator[list[Any]]:
     result = await conn.stream(query)
     async for partition in result.partitions(size):
         yield list(partition)
@@ -208,7 +213,7 @@ async def copy_search_index(
     total = int(await source.scalar(text("SELECT count(*) FROM content_fts")) or 0)
     on(SEARCH_INDEX, 0, total)
     done = 0
-    async for rows in _batches(source, text(_FTS_SOURCE), batch):
+    async for rows in batches(source, text(FTS_SOURCE), batch):
         params = [
             {"id": r[0], "subject": r[1], "from_addr": r[2], "to_addrs": r[3], "body": r[4]}
             for r in rows
@@ -246,15 +251,15 @@ async def copy_blobs(
 def blob_batches(sizes: dict[str, int], count: int) -> list[list[str]]:
     """Ids in batches of at most `count` blobs and, unless one alone is larger, of at most
     BLOB_BATCH_BYTES: memory stays bounded however large the messages are."""
-    batches: list[list[str]] = []
+    groups: list[list[str]] = []
     total = 0
     for blob_id, size in sizes.items():
-        if not batches or len(batches[-1]) >= count or total + size > BLOB_BATCH_BYTES:
-            batches.append([])
+        if not groups or len(groups[-1]) >= count or total + size > BLOB_BATCH_BYTES:
+            groups.append([])
             total = 0
-        batches[-1].append(blob_id)
+        groups[-1].append(blob_id)
         total += size
-    return batches
+    return groups
 
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
