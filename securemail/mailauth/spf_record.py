@@ -113,7 +113,9 @@ def _parse_network(name: str, rest: str) -> Network:
     address, _slash, length = rest[1:].partition("/")
     try:
         ip = ipaddress.ip_address(address)
-        if (ip.version == 4) != (name == "ip4") or (_slash and not length.isdigit()):
+        if (ip.version == 4) != (name == "ip4") or (
+            _slash and not (length.isascii() and length.isdigit())
+        ):
             raise ValueError(name)
         prefix = int(length) if _slash else ip.max_prefixlen
         return ipaddress.ip_network(f"{ip}/{prefix}", strict=False)

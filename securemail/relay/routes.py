@@ -44,7 +44,11 @@ def parse_smarthost(text: str, default_port: int = 25) -> Smarthost | None:
         port = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
-    if not host or (port and not port.isdigit()) or not 0 < int(port or default_port) < 65536:
+    if (
+        not host
+        or (port and not (port.isascii() and port.isdigit()))
+        or not 0 < int(port or default_port) < 65536
+    ):
         raise ConfigError(f"[relay] smarthost {text!r} is not host[:port]")
     return Smarthost(host.lower(), int(port or default_port))
 

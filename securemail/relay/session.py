@@ -138,7 +138,7 @@ def _mail_options(client: aiosmtplib.SMTP, raw: bytes) -> list[str] | DeliverySt
     options: list[str] = []
     if client.supports_extension("size"):
         limit = client.esmtp_extensions.get("size", "").strip()
-        if limit.isdigit() and 0 < int(limit) < len(raw):
+        if (limit.isascii() and limit.isdigit()) and 0 < int(limit) < len(raw):
             text = f"message of {len(raw)} bytes exceeds the host's limit of {limit}"
             return local_status(Outcome.PERMANENT, "5.3.4", text)
         options.append(f"SIZE={len(raw)}")

@@ -27,6 +27,6 @@ def sign_part(
 
 def verify_part(key: bytes, token: str, user_id: int, message_id: int, part: int) -> bool:
     expiry, _, mac = token.partition(".")
-    if not expiry.isdigit() or int(expiry) < time.time():
+    if not (expiry.isascii() and expiry.isdigit()) or int(expiry) < time.time():
         return False
     return hmac.compare_digest(mac, _mac(key, user_id, message_id, part, int(expiry)))

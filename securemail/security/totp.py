@@ -23,7 +23,7 @@ def matching_step(secret: str, code: str, now: float | None = None) -> int | Non
     None if it matches none. Callers refuse a step not newer than the last one they accepted,
     so a code seen over a shoulder or in a log cannot be used a second time."""
     clean = code.strip().replace(" ", "")
-    if not clean.isdigit() or len(clean) != 6:
+    if not (clean.isascii() and clean.isdigit()) or len(clean) != 6:
         return None
     totp = pyotp.TOTP(secret)
     moment = time.time() if now is None else now

@@ -32,7 +32,7 @@ def security_headers(max_request_bytes: int) -> Callable[[Request, Handler], Awa
 
     async def middleware(request: Request, call_next: Handler) -> Response:
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > max_request_bytes:
+        if (length.isascii() and length.isdigit()) and int(length) > max_request_bytes:
             return PlainTextResponse("request too large", status_code=413)
         response = await call_next(request)
         headers = response.headers

@@ -314,6 +314,8 @@ async def test_search_by_date(login_as: LoginAs, group_mail: dict[str, int]) -> 
         ({"since": "20261126"}, "yyyy-mm-dd"),
         ({"since": "2026-11-27", "before": "2026-11-26"}, "earlier than"),
         ({"folder": "abc"}, "bad folder"),
+        ({"folder": "\u00b2"}, "bad folder"),  # a Unicode digit int() refuses: was a 500
+        ({"folder": "\u0663"}, "bad folder"),  # ARABIC-INDIC THREE, which int() reads as 3
         ({"q": "x" * 201}, "at most 200 characters"),
         ({"q": " ".join(["ab"] * 21)}, "at most 20 search words"),
     ],

@@ -107,7 +107,7 @@ def _key(rest: list[object]) -> Node:
         return (word, _key(rest), _key(rest))
     if word == "UID":
         return (word, sequence_set(_take(rest)))
-    if word[:1].isdigit() or word[:1] == "*":
+    if (word[:1].isascii() and word[:1].isdigit()) or word[:1] == "*":
         return ("SEQ", sequence_set(Atom(word)))
     raise Bad(f"unknown search key {word[:40]}")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+from email.errors import HeaderParseError
 from email.message import Message
 
 from securemail.wire.imap.responses import nstring, plist
@@ -36,6 +37,17 @@ def split_header(raw: bytes) -> tuple[bytes, bytes]:
         if index >= 0:
             return raw[: index + len(sep)], raw[index + len(sep) :]
     return raw, b""
+
+
+def _flatten(msg: Message) -> bytes:
+    """The part as CRLF bytes. The stdlib's writer raises on some hostile parts (a boundary or
+    header decoding to non-ASCII text, RFC 2231; a header holding a character that
+    str.splitlines breaks at, such as \\x1d): then its raw header fields and raw body."""
+    try:
+        return msg.as_bytes(policy=_CRLF)
+    except (UnicodeEncodeError, HeaderParseError):
+        fields = "".join(f"{name}: {value}\r\n" for name, value in msg.raw_items())
+        return fields.encode("utf-8", "surrogateescape") + b"\r\n" + _payload_bytes(msg)
 
 
 def _raw_header(msg: Message, name: str) -> str | None:
@@ -95,9 +107,11 @@ def _params(msg: Message, header: str) -> bytes:
 
 
 def _payload_bytes(msg: Message) -> bytes:
-    payload = msg.get_payload()
+    """The body octets as received. Not get_payload(): it decodes 8-bit octets with the declared
+    charset (U+FFFD for bad ones), so the sizes and BODY[n] octets would be wrong."""
+    payload = vars(msg).get("_payload")  # compat32 keeps non-ASCII octets as surrogates
     if isinstance(payload, str):
-        return payload.encode("ascii", "surrogateescape")
+        return payload.encode("utf-8", "surrogateescape")
     return b""
 
 
@@ -137,7 +151,7 @@ def _single(msg: Message, depth: int, extended: bool) -> bytes:
     """body-type-basic / body-type-msg / body-type-text."""
     main, sub = _content_type(msg)
     if msg.is_multipart():  # message/rfc822, or a multipart too deep to descend into
-        body = split_header(msg.as_bytes(policy=_CRLF))[1]
+        body = split_header(_flatten(msg))[1]
         if main != "message":
             main, sub = "application", "octet-stream"
     else:
@@ -200,7 +214,7 @@ def section(raw: bytes, spec: str, fields: list[str]) -> bytes:
     """The octets of BODY[spec] (spec upper-cased, without the field list)."""
     parts = spec.split(".") if spec else []
     path: list[int] = []
-    while parts and parts[0].isdigit():
+    while parts and (parts[0].isascii() and parts[0].isdigit()):
         path.append(int(parts.pop(0)))
     text = ".".join(parts)
     if path:
@@ -208,12 +222,8 @@ def section(raw: bytes, spec: str, fields: list[str]) -> bytes:
         if msg is None:
             return b""
         if text == "MIME":
-            return split_header(msg.as_bytes(policy=_CRLF))[0]
-        data = (
-            _payload_bytes(msg)
-            if not msg.is_multipart()
-            else split_header(msg.as_bytes(policy=_CRLF))[1]
-        )
+            return split_header(_flatten(msg))[0]
+        data = _payload_bytes(msg) if not msg.is_multipart() else split_header(_flatten(msg))[1]
         if not text:
             return data
         if msg.get_content_type() != "message/rfc822":

@@ -34,7 +34,7 @@ def _check_mail_params(s: Session, cmd: PathCommand) -> Reply | None:
     if body not in ("7BIT", "8BITMIME"):
         return replies.reply(555, "5.5.4", "BODY must be 7BIT or 8BITMIME")
     size = cmd.params.get("SIZE", "0")
-    if not size.isdigit():
+    if not (size.isascii() and size.isdigit()):
         return replies.reply(501, "5.5.4", "SIZE must be a number")
     if int(size) > s.config.max_message_bytes:  # RFC 1870 section 6.1
         return replies.reply(552, "5.3.4", "message size exceeds the limit")

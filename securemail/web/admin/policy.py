@@ -95,7 +95,7 @@ def _number(sent: dict[str, str], name: str, what: str) -> int | None:
     value = sent[name].strip()
     if not value:
         return None
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise InvalidInput(f"{what} must be a whole number")
     return int(value)
 

@@ -48,7 +48,7 @@ def _field(exc: Exception) -> str:
 def org_param(request: Request) -> int | None:
     """The organisation picked with ?org=<id> (the service administrator's choice)."""
     value = request.query_params.get("org", "").strip()
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int(value) if (value.isascii() and value.isdigit()) and len(value) < 19 else None
 
 
 def _org_query(org_id: int | None) -> str:
@@ -122,7 +122,7 @@ async def import_page(request: Request, admin: Admin) -> Response:
 async def import_users(request: Request, admin: Admin) -> Response:
     """Create the users of an uploaded CSV file and show what became of every row."""
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_IMPORT_BYTES + UPLOAD_SLACK:
+    if (length.isascii() and length.isdigit()) and int(length) > MAX_IMPORT_BYTES + UPLOAD_SLACK:
         error = f"The file is larger than {MAX_IMPORT_BYTES // 1024} KiB: split it."
         return _import_page(request, admin, status=413, error=error)
     form = await check_csrf(request, admin.who)
@@ -173,7 +173,7 @@ async def user_page(request: Request, admin: Admin, address: str, done: str = ""
 
 def _session_id(form: dict[str, Any]) -> int:
     value = str(form.get("id", "")).strip()
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise NotFound("no such session")
     return int(value)
 

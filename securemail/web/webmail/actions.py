@@ -29,7 +29,7 @@ def _ids(form: dict[str, object]) -> list[int]:
 
 def _folder(form: dict[str, object], field: str) -> int:
     value = str(form.get(field, ""))
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise InvalidInput("choose a folder first")
     return int(value)
 

@@ -249,14 +249,14 @@ def _id(form: FormData, name: str) -> int | None:
     text = _text(form, name, 20).strip()
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidInput(f"bad {name}")
     return int(text)
 
 
 def _sheet(form: FormData) -> Sheet:
     keep = [v for v in form.getlist("keep") if isinstance(v, str)]
-    if not all(v.isdigit() and len(v) < 6 for v in keep):
+    if not all((v.isascii() and v.isdigit()) and len(v) < 6 for v in keep):
         raise InvalidInput("bad attachment selection")
     return Sheet(
         mailbox_id=_id(form, "mailbox"),

@@ -89,7 +89,10 @@ async def folders_page(request: Request, who: Who, mailbox_id: int, done: str = 
 def _folder_here(here: sidebar.MailboxEntry, form: dict[str, Any]) -> Folder:
     """The folder named by the form, which must belong to the mailbox of the URL."""
     value = str(form.get("folder_id", ""))
-    folder = next((f for f in here.folders if value.isdigit() and f.id == int(value)), None)
+    folder = next(
+        (f for f in here.folders if (value.isascii() and value.isdigit()) and f.id == int(value)),
+        None,
+    )
     if folder is None:
         raise NotFound("no such folder")
     return folder

@@ -61,7 +61,7 @@ def _asked(params: QueryParams) -> Asked:
     if since is not None and before is not None and since >= before:
         raise InvalidInput("the From date must be earlier than the Before date")
     folder = fields["folder"]
-    if folder and not folder.isdigit():
+    if folder and not (folder.isascii() and folder.isdigit()):
         raise InvalidInput("bad folder")
     query = SearchQuery(
         text=fields["q"],

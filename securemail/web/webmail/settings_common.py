@@ -23,4 +23,4 @@ async def page(
 def form_int(form: dict[str, Any], name: str) -> int | None:
     """An integer form field, or None when it is missing or not a number."""
     value = str(form.get(name, "")).strip()
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    return int(value) if (value.isascii() and value.isdigit()) and len(value) < 19 else None

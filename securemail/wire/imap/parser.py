@@ -213,12 +213,17 @@ def atom(token: object) -> str:
 
 def number(token: object, *, nonzero: bool = False) -> int:
     """number = 1*DIGIT (at most 63 bits, RFC 9051 mod-sequence-value)."""
-    if not isinstance(token, Atom) or not token.isdigit() or len(token) > 19:
+    if not isinstance(token, Atom) or not _digits(token) or len(token) > 19:
         raise ParseError("expected a number")
     value = int(token)
     if value >= 2**63 or (nonzero and value == 0):
         raise ParseError("number out of range")
     return value
+
+
+def _digits(text: str) -> bool:
+    """1*DIGIT (RFC 5234 DIGIT is %x30-39): str.isdigit alone also takes "²" or "٣"."""
+    return text.isascii() and text.isdigit()
 
 
 def token_list(token: object) -> list[object]:
@@ -264,7 +269,7 @@ def sequence_set(token: object) -> SequenceSet:
 def _seq_number(text: str) -> int:
     if text == "*":
         return 0
-    if not text.isdigit() or text.startswith("0") or len(text) > 10:
+    if not _digits(text) or text.startswith("0") or len(text) > 10:
         raise ParseError(f"bad sequence number {text!r}")
     value = int(text)
     if value > 0xFFFFFFFF:
@@ -282,7 +287,7 @@ def search_date(token: object) -> datetime:
     try:
         day, month, year = text.split("-")
         return datetime(int(year), _MONTHS.index(month.capitalize()) + 1, int(day), tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # a year past the C int range overflows
         raise ParseError(f"bad date {text!r}") from None
 
 

@@ -1,0 +1,1 @@
+"""Security tests: one file per attack, named after it."""
