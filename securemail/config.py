@@ -19,6 +19,12 @@ class ServerSettings:
     hostname: str = "localhost"
     # `serve` runs on uvloop (libuv: far less overhead per socket event) or plain "asyncio"
     event_loop: str = "uvloop"
+    # PROXY protocol (HAProxy send-proxy / send-proxy-v2) on the mail listeners: a comma list
+    # of balancer addresses or networks, e.g. "10.0.0.0/8,127.0.0.1"; empty: off. A peer in
+    # the list must open with a header (else it is closed); other peers are served as usual.
+    proxy_protocol_from: str = ""
+    proxy_protocol_timeout_seconds: int = 10  # a trusted peer's header must arrive this fast
+    shutdown_grace_seconds: int = 30  # SIGTERM: how long sessions may take to finish
 
 
 @dataclass(frozen=True)

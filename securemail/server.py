@@ -17,6 +17,7 @@ from securemail.config import Settings
 from securemail.mailauth.verify import check_message
 from securemail.net.dns import DnsPythonResolver, Resolver
 from securemail.net.listener import Listener
+from securemail.net.proxy import ProxyPolicy
 from securemail.net.tls import ensure_self_signed, server_context
 from securemail.protocols.imap.server import imap_listeners
 from securemail.protocols.pop3.server import pop3_listeners
@@ -25,6 +26,7 @@ from securemail.protocols.smtp.session import AuthVerdict, MessageChecker
 from securemail.store.migrate import upgrade
 from securemail.store.notify import EventBridge, channel_for, listen_dsn
 from securemail.web.app import create_app
+from securemail.web.health import Readiness
 from securemail.workers.outbound import OutboundWorker
 
 log = logging.getLogger("securemail")
@@ -85,8 +87,14 @@ class Server:
     _outbound_stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _outbound_task: asyncio.Task[None] | None = field(default=None, init=False)
     events_bridge: EventBridge | None = field(default=None, init=False)
+    readiness: Readiness = field(default_factory=Readiness, init=False)  # /readyz
+    _proxy: ProxyPolicy | None = field(default=None, init=False)
 
     async def start(self) -> None:
+        server = self.settings.server  # a bad proxy_protocol_from stops us before anything
+        self._proxy = ProxyPolicy.parse(
+            server.proxy_protocol_from, float(server.proxy_protocol_timeout_seconds)
+        )
         self.runtime = build(self.settings)
         await upgrade(self.runtime.db)
         await self._start_events_bridge()
@@ -99,16 +107,17 @@ class Server:
         self._outbound_task = asyncio.create_task(self.outbound.run(self._outbound_stop))
         wake = self.outbound.wake.set
         for listener, port in smtp_listeners(services, self.settings, tls, checker, wake):
-            self.ports[listener.name] = await listener.start(self.settings.smtp.bind, port)
-            self._listeners.append(listener)
+            await self._listen(listener, self.settings.smtp.bind, port)
         for listener, port in pop3_listeners(services, self.settings, tls):
-            self.ports[listener.name] = await listener.start(self.settings.pop3.bind, port)
-            self._listeners.append(listener)
+            await self._listen(listener, self.settings.pop3.bind, port)
         for listener, port in imap_listeners(services, self.settings, tls):
-            self.ports[listener.name] = await listener.start(self.settings.imap.bind, port)
-            self._listeners.append(listener)
+            await self._listen(listener, self.settings.imap.bind, port)
         await self._start_web()
         self._write_ports()
+
+    async def _listen(self, listener: Listener, host: str, port: int) -> None:
+        self.ports[listener.name] = await listener.start(host, port, self._proxy)
+        self._listeners.append(listener)
 
     async def _start_events_bridge(self) -> None:
         """On PostgreSQL, other nodes may share the database: their events reach our sessions
@@ -130,11 +139,14 @@ class Server:
     async def _start_web(self) -> None:
         http = self.settings.http
         config = uvicorn.Config(
-            create_app(self.runtime.services),
+            create_app(self.runtime.services, self.readiness),
             host=http.bind,
             port=http.port,
             log_level="warning",
             lifespan="off",
+            # X-Forwarded-For only from the balancers trusted for the PROXY protocol
+            proxy_headers=bool(self.settings.server.proxy_protocol_from.strip()),
+            forwarded_allow_ips=self.settings.server.proxy_protocol_from or None,
         )
         self._web = _WebServer(config)
         self._web_task = asyncio.create_task(self._web.serve())
@@ -157,8 +169,13 @@ class Server:
             log.info("%s listening on port %d", name, port)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting, let sessions finish (up to `grace` seconds), close the store."""
-        await asyncio.gather(*(listener.stop(grace) for listener in self._listeners))
+        """Drain, in order: /readyz says 503, the mail listeners stop accepting, sessions are
+        told to finish (up to `grace` seconds, then cancelled), then the workers, the web
+        server and the store stop. A message acknowledged before the end is committed."""
+        self.readiness.draining = True
+        for listener in self._listeners:
+            listener.stop_accepting()
+        await asyncio.gather(*(listener.drain(grace) for listener in self._listeners))
         self._outbound_stop.set()
         if self._outbound_task is not None:  # a cancelled delivery is retried after its lease
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
@@ -184,5 +201,7 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     log.info("securemail ready")
     await stop.wait()
-    log.info("securemail stopping: draining connections")
-    await server.stop()
+    grace = float(settings.server.shutdown_grace_seconds)
+    log.info("securemail stopping: draining connections (up to %d s)", grace)
+    await server.stop(grace)
+    log.info("securemail stopped")

@@ -1,10 +1,11 @@
-"""A client connection: bounded line reading with an idle timeout, writing, STARTTLS."""
+"""A client connection: bounded line reading with an idle timeout, writing, STARTTLS, and
+the listener's shutdown signal that tells a session to finish (graceful drain)."""
 
 import asyncio
 import contextlib
 import socket
 import ssl
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ConnectionClosed(Exception):
@@ -13,6 +14,10 @@ class ConnectionClosed(Exception):
 
 class IdleTimeout(Exception):
     """The peer sent nothing for the idle timeout."""
+
+
+class ShuttingDown(Exception):
+    """The server is draining: the session should say goodbye in its protocol and close."""
 
 
 class Channel(Protocol):
@@ -33,11 +38,21 @@ class Channel(Protocol):
 class Connection:
     """asyncio streams behind the Channel interface."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        peer_ip: str | None = None,
+        shutdown: "Shutdown | None" = None,
+    ) -> None:
         self.reader = reader
         self.writer = writer
         peer = writer.get_extra_info("peername")
-        self.peer_ip: str = str(peer[0]) if peer else "unknown"
+        self.socket_peer_ip: str = str(peer[0]) if peer else "unknown"
+        # The client: from a trusted balancer's PROXY header, else the socket's peer.
+        self.peer_ip: str = peer_ip or self.socket_peer_ip
+        self.shutdown = shutdown if shutdown is not None else Shutdown()
         self.is_tls = writer.get_extra_info("sslcontext") is not None
         self.discarded_before_tls = 0
         sock = writer.get_extra_info("socket")
@@ -105,3 +120,49 @@ class Connection:
         with contextlib.suppress(Exception):
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), 5)
+
+
+class Shutdown:
+    """A listener's drain signal. Sessions wait for their next command through `read_line`;
+    `set` interrupts those waits, and only those, with ShuttingDown: a command being executed
+    (an SMTP DATA, an IMAP APPEND literal) is never cut off.
+
+    No task per read: a waiting session is cancelled, and the cancellation is turned into
+    ShuttingDown where it lands (a command read is on every session's hot path).
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiting: set[asyncio.Task[Any]] = set()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        for task in list(self._waiting):
+            task.cancel()
+
+    async def read_line(self, channel: Channel, limit: int, timeout: float) -> tuple[bytes, bool]:
+        if self._set:
+            raise ShuttingDown
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        try:
+            return await channel.read_line(limit, timeout)
+        except asyncio.CancelledError:
+            if self._set and task.uncancel() == 0:  # our cancel, and nobody else's
+                raise ShuttingDown from None
+            raise
+        finally:
+            self._waiting.discard(task)
+
+
+async def read_line_unless_shutdown(
+    channel: Channel, shutdown: Shutdown | None, limit: int, timeout: float
+) -> tuple[bytes, bool]:
+    """channel.read_line, or ShuttingDown once `shutdown` is set (already, or while waiting)."""
+    if shutdown is None:
+        return await channel.read_line(limit, timeout)
+    return await shutdown.read_line(channel, limit, timeout)

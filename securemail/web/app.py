@@ -3,15 +3,16 @@
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from securemail import __version__
 from securemail.core.addresses import normalise_domain
 from securemail.core.errors import InvalidInput
 from securemail.services.registry import Services
-from securemail.web import admin, api, errors
+from securemail.web import admin, api, errors, health
 from securemail.web.autoconfig import config_xml
+from securemail.web.health import Readiness
 from securemail.web.security import security_headers
 from securemail.web.webmail import ROUTERS
 from securemail.web.webmail.context import make_templates
@@ -19,7 +20,7 @@ from securemail.web.webmail.context import make_templates
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, readiness: Readiness | None = None) -> FastAPI:
     app = FastAPI(
         title="securemail",
         version=__version__,
@@ -28,27 +29,14 @@ def create_app(services: Services) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     app.state.services = services
+    app.state.readiness = readiness if readiness is not None else Readiness()
     app.state.templates = make_templates()
     app.middleware("http")(security_headers(services.deps.settings.http.max_request_bytes))
     errors.install(app)
     api.install(app)  # /api/v1 and its problem+json errors (after errors: wraps them)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (*ROUTERS, *admin.ROUTERS):
+    for router in (health.router, *ROUTERS, *admin.ROUTERS):
         app.include_router(router)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        """Readiness: the store answers a query."""
-        try:
-            await services.deps.db.ping()
-        except Exception:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__})
 
     @app.get("/.well-known/autoconfig/mail/config-v1.1.xml", include_in_schema=False)
     @app.get("/mail/config-v1.1.xml", include_in_schema=False)

@@ -33,7 +33,7 @@ def imap_listener(
     implicit_tls: ssl.SSLContext | None = None,
 ) -> Listener:
     async def handle(conn: Connection) -> None:
-        await Session(conn, services, config).run()
+        await Session(conn, services, config, shutdown=conn.shutdown).run()
 
     return Listener(
         name, handle, max_per_ip=max_per_ip, refusal=TOO_MANY_CONNECTIONS, tls=implicit_tls

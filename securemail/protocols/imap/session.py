@@ -9,7 +9,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from securemail.core.errors import SecuremailError
-from securemail.net.conn import Channel, ConnectionClosed, IdleTimeout
+from securemail.net.conn import (
+    Channel,
+    ConnectionClosed,
+    IdleTimeout,
+    Shutdown,
+    ShuttingDown,
+    read_line_unless_shutdown,
+)
 from securemail.protocols.imap import (
     acl,
     auth,
@@ -55,8 +62,16 @@ Handler = Callable[["Session", Command], Awaitable[Outcome | None]]
 
 
 class Session:
-    def __init__(self, channel: Channel, services: Services, config: ImapConfig) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        services: Services,
+        config: ImapConfig,
+        *,
+        shutdown: Shutdown | None = None,
+    ) -> None:
         self.channel = channel
+        self.shutdown = shutdown  # set by the listener when the server drains
         self.services = services
         self.config = config
         self.state = State()
@@ -102,10 +117,16 @@ class Session:
             await self.untagged(f"BYE {text}")
         self.closing = True
 
-    async def read_line(self) -> bytes:
-        line, overlong = await self.channel.read_line(
-            self.config.max_line_length, self.config.idle_timeout
-        )
+    async def read_line(self, interruptible: bool = True) -> bytes:
+        """A line; when the server drains, waiting for one (a command, IDLE's DONE) ends in
+        BYE (RFC 9051 7.1.5). `interruptible=False` inside a command that has begun."""
+        shutdown = self.shutdown if interruptible else None
+        try:
+            line, overlong = await read_line_unless_shutdown(
+                self.channel, shutdown, self.config.max_line_length, self.config.idle_timeout
+            )
+        except ShuttingDown:
+            raise Closing("server shutting down") from None
         if overlong:
             raise Closing("line too long")
         return line
@@ -154,7 +175,7 @@ class Session:
             if overlong and not chunk:
                 raise Closing("literal line too long")
             buffer += chunk
-        rest = bytes(buffer[size:]) or await self.read_line()
+        rest = bytes(buffer[size:]) or await self.read_line(interruptible=False)
         return bytes(buffer[:size]), rest
 
     async def _bad(self, tag: str, text: str) -> None:

@@ -34,7 +34,7 @@ def pop3_listener(
     implicit_tls: ssl.SSLContext | None = None,
 ) -> Listener:
     async def handle(conn: Connection) -> None:
-        await Session(conn, services, config, locks).run()
+        await Session(conn, services, config, locks, shutdown=conn.shutdown).run()
 
     return Listener(name, handle, max_per_ip=max_per_ip, refusal=REFUSAL, tls=implicit_tls)
 

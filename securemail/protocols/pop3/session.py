@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 from securemail.core.context import AccessContext
 from securemail.core.errors import SecuremailError
-from securemail.net.conn import Channel, ConnectionClosed, IdleTimeout
+from securemail.net.conn import (
+    Channel,
+    ConnectionClosed,
+    IdleTimeout,
+    Shutdown,
+    ShuttingDown,
+    read_line_unless_shutdown,
+)
 from securemail.protocols.pop3 import authorization, basic, transaction
 from securemail.protocols.pop3.errors import CommandFailed, error_reply
 from securemail.services.maildrop import Maildrop
@@ -68,8 +75,11 @@ class Session:
         services: Services,
         config: Pop3Config,
         locks: MaildropLocks | None = None,
+        *,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.channel = channel
+        self.shutdown = shutdown  # set by the listener when the server drains
         self.services = services
         self.config = config
         self.locks = locks if locks is not None else MaildropLocks()
@@ -111,6 +121,8 @@ class Session:
         except IdleTimeout:
             # RFC 1939 section 3: the autologout timer closes without entering UPDATE.
             await self._last_words(pop3.err("idle for too long, closing", pop3.SYS_TEMP))
+        except ShuttingDown:  # after the current command; like autologout, no UPDATE state
+            await self._last_words(pop3.err("server shutting down", pop3.SYS_TEMP))
         except ConnectionClosed:
             return  # without QUIT nothing marked by DELE is changed
         finally:
@@ -126,7 +138,9 @@ class Session:
 
     async def _one_command(self) -> None:
         limit = self.config.max_line_length
-        line, overlong = await self.channel.read_line(limit, self.config.idle_timeout)
+        line, overlong = await read_line_unless_shutdown(
+            self.channel, self.shutdown, limit, self.config.idle_timeout
+        )
         if overlong:
             await self.send(pop3.err(f"line longer than {limit} octets"))
         elif not line.endswith(b"\n"):

@@ -39,7 +39,7 @@ def smtp_listener(
     on_queued: Callable[[], None] | None = None,
 ) -> Listener:
     async def handle(conn: Connection) -> None:
-        await Session(conn, services, config, checker, on_queued).run()
+        await Session(conn, services, config, checker, on_queued, shutdown=conn.shutdown).run()
 
     return Listener(
         name,

@@ -12,7 +12,14 @@ from typing import Literal, Protocol
 
 from securemail.core.context import AccessContext
 from securemail.core.errors import SecuremailError
-from securemail.net.conn import Channel, ConnectionClosed, IdleTimeout
+from securemail.net.conn import (
+    Channel,
+    ConnectionClosed,
+    IdleTimeout,
+    Shutdown,
+    ShuttingDown,
+    read_line_unless_shutdown,
+)
 from securemail.protocols.smtp import hello, security, transaction
 from securemail.protocols.smtp.errors import error_reply
 from securemail.services.delivery import Recipient
@@ -78,8 +85,11 @@ class Session:
         config: SmtpConfig,
         checker: MessageChecker | None = None,
         on_queued: Callable[[], None] | None = None,
+        *,
+        shutdown: Shutdown | None = None,
     ) -> None:
         self.channel = channel
+        self.shutdown = shutdown  # set by the listener when the server drains
         self.on_queued = on_queued  # wakes the outbound worker when mail was queued
         self.services = services
         self.config = config
@@ -111,6 +121,8 @@ class Session:
                 await self._one_command()
         except IdleTimeout:
             await self._last_words(replies.TIMEOUT)
+        except ShuttingDown:  # between commands only: a DATA in progress is finished first
+            await self._last_words(replies.SHUTTING_DOWN)
         except ConnectionClosed:
             return
 
@@ -120,7 +132,9 @@ class Session:
         self.closing = True
 
     async def _one_command(self) -> None:
-        line, overlong = await self.channel.read_line(MAX_COMMAND_LINE, self.config.idle_timeout)
+        line, overlong = await read_line_unless_shutdown(
+            self.channel, self.shutdown, MAX_COMMAND_LINE, self.config.idle_timeout
+        )
         if overlong:
             await self.send(replies.LINE_TOO_LONG)
         elif not line.endswith(b"\r\n") or b"\r" in line[:-2]:
