@@ -1,7 +1,7 @@
 """What every service needs: the database, blobs, events, limits, and the rights checks."""
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,7 +13,6 @@ from securemail.core.rights import MailboxKind, Right, effective_rights
 from securemail.security.passwords import PasswordHasher
 from securemail.services.commit import GroupCommitter
 from securemail.services.events import EventBus
-from securemail.services.folder_counts import FolderCounts
 from securemail.store.blobs import BlobStore
 from securemail.store.db import Database
 from securemail.store.repos import audit as audit_repo
@@ -29,7 +28,6 @@ class Deps:
     settings: Settings
     committer: GroupCommitter
     app_password_key: bytes = b""  # HMAC key for app passwords, kept outside the database
-    counts: FolderCounts = field(default_factory=FolderCounts)  # folder totals and unread
 
 
 async def rights_on(conn: AsyncConnection, ctx: AccessContext, mailbox: Mailbox) -> Right:

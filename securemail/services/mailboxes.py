@@ -48,7 +48,7 @@ class MailboxService:
         and list_folders give), in one read transaction: what a webmail page shows beside it."""
         async with self.deps.db.read() as conn:
             found = await self._readable(conn, ctx)
-            return [(m, await self.deps.counts.folders(conn, m.id, ctx.user_id)) for m in found]
+            return [(m, await mailbox_repo.list_folders(conn, m.id, ctx.user_id)) for m in found]
 
     async def _readable(self, conn: AsyncConnection, ctx: AccessContext) -> list[Mailbox]:
         _none, disabled = await mailbox_repo.grant_and_standing(conn, 0, ctx.user_id)
@@ -101,16 +101,16 @@ class MailboxService:
     async def list_folders(self, ctx: AccessContext, mailbox_id: int) -> list[Folder]:
         async with self.deps.db.read() as conn:
             await require_mailbox(conn, ctx, mailbox_id)
-            return await self.deps.counts.folders(conn, mailbox_id, ctx.user_id)
+            return await mailbox_repo.list_folders(conn, mailbox_id, ctx.user_id)
 
     async def get_folder(self, ctx: AccessContext, folder_id: int, counts: bool = False) -> Folder:
         """The folder; with `counts`, also its message count and the caller's unread count
-        (two index range counts: left out where a page does not show them)."""
+        (a count of the caller's seen rows: left out where a page does not show it)."""
         async with self.deps.db.read() as conn:
             mailbox, folder = await require_folder(conn, ctx, folder_id)
             if not counts:
                 return folder
-            counted = await self.deps.counts.folders(conn, mailbox.id, ctx.user_id)
+            counted = await mailbox_repo.list_folders(conn, mailbox.id, ctx.user_id)
             return next((f for f in counted if f.id == folder_id), folder)
 
     async def find_folder_by_name(self, ctx: AccessContext, mailbox_id: int, name: str) -> Folder:

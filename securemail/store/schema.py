@@ -90,6 +90,8 @@ folders = Table(
     Column("uidnext", BigInteger, nullable=False),
     Column("highestmodseq", BigInteger, nullable=False),
     Column("created_at", TS, nullable=False),
+    # messages in the folder: +n where UIDs are taken, -1 where one leaves (repos/messages.py)
+    Column("message_count", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("mailbox_id", "name", name="uq_folders_mailbox_name"),
 )
 

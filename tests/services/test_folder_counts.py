@@ -1,11 +1,10 @@
-"""Folder totals and unread counts stay true while they are cached (services/folder_counts.py):
-after deliveries, reads by one member, moves out, copies in, deletes and expunges, and after
-changes made through another node's services (a second cache on the same database)."""
+"""Folder totals (kept in the folder row, folders.message_count) and per-user unread counts
+stay true after deliveries, reads by one member, moves out, copies in, deletes and expunges,
+whichever node's services made the change."""
 
 import dataclasses
 
 from securemail.core.model import Flag
-from securemail.services.folder_counts import FolderCounts
 from securemail.services.registry import Services
 from tests.services.conftest import GROUP, MEMBER, World
 
@@ -52,9 +51,9 @@ async def test_counts_follow_every_change(world: World) -> None:
     assert await counts(services, world, MEMBER) == await truth(services, world, MEMBER)
 
 
-async def test_another_nodes_changes_are_seen_through_a_warm_cache(world: World) -> None:
+async def test_another_nodes_changes_are_counted_here(world: World) -> None:
     here = world.services
-    there = Services.build(dataclasses.replace(here.deps, counts=FolderCounts()))
+    there = Services.build(dataclasses.replace(here.deps))  # another node's services
     assert await counts(here, world) == await truth(here, world)  # warm
     fresh = await there.delivery.deliver(world.system, b"Subject: more\r\n\r\nx\r\n", [GROUP])
     assert (await counts(here, world))["INBOX"] == (2, 2)

@@ -66,18 +66,20 @@ async def found(team: Team, ctx: AccessContext, mail: dict[str, int], **query: o
         ({}, {"report", "interview", "rota"}),
     ],
 )
-@pytest.mark.parametrize("drive_limit", [search_repo.DRIVE_LIMIT, 0])
+@pytest.mark.parametrize("window", ["default", "none"])
 async def test_search_finds_what_matches_and_nothing_else(
     team: Team,
     mail: dict[str, int],
     query: dict[str, object],
     expected: set[str],
-    drive_limit: int,
+    window: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Both ways SQLite may take: from the few full-text hits, or along the folder newest first
-    # (taken when the hits exceed DRIVE_LIMIT; 0 forces it here). PostgreSQL has one way.
-    monkeypatch.setattr(search_repo, "DRIVE_LIMIT", drive_limit)
+    # (taken when the hits exceed the window; a window of 0 forces it). PostgreSQL has one way.
+    if window == "none":
+        monkeypatch.setattr(search_repo, "DRIVE_LIMIT", 0)
+        monkeypatch.setattr(search_repo, "DRIVE_MAX", 0)
     assert await found(team, team.alice, mail, **query) == expected
 
 
@@ -130,6 +132,7 @@ async def test_newest_first_even_when_old_mail_is_appended_after_new(
     # With many hits SQLite tries the newest contents first (content ids grow with arrival);
     # an APPEND of old mail is the case where a newer message has an older content.
     monkeypatch.setattr(search_repo, "DRIVE_LIMIT", 1)
+    monkeypatch.setattr(search_repo, "DRIVE_MAX", 1)  # a window of one hit: the dense path
     services = team.services
     box = await services.mailboxes.get_personal_mailbox(team.bob)
     inbox = await inbox_id(services, team.bob, box.id)

@@ -77,11 +77,16 @@ async def ensure_contents(conn: AsyncConnection, items: Sequence[NewContent]) ->
 
 
 async def allocate_uids(conn: AsyncConnection, folder_id: int, count: int) -> tuple[int, int]:
-    """Take `count` UIDs and MODSEQs in one locked UPDATE; returns the first of each."""
+    """Take `count` UIDs and MODSEQs for `count` new messages in one locked UPDATE (which also
+    counts them in); returns the first of each."""
     result = await conn.execute(
         update(folders)
         .where(folders.c.id == folder_id)
-        .values(uidnext=folders.c.uidnext + count, highestmodseq=folders.c.highestmodseq + count)
+        .values(
+            uidnext=folders.c.uidnext + count,
+            highestmodseq=folders.c.highestmodseq + count,
+            message_count=folders.c.message_count + count,
+        )
         .returning(folders.c.uidnext, folders.c.highestmodseq)
     )
     uidnext, modseq = result.one()

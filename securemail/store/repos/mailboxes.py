@@ -1,7 +1,7 @@
 """Mailboxes, their folders and the grants on them. Lists are scoped to the caller in SQL."""
 
+import dataclasses
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
@@ -276,59 +276,30 @@ async def find_special_folder(
     return _folder(row) if row else None
 
 
-async def list_folders(conn: AsyncConnection, mailbox_id: int, user_id: int) -> Sequence[Folder]:
-    """Folders with their message count and the count this user has not seen (total minus
-    the user's seen rows in the folder: two index range counts)."""
-    in_mailbox = select(folders.c.id).where(folders.c.mailbox_id == mailbox_id)
-    totals = (
-        select(messages.c.folder_id, func.count().label("n"))
-        .where(messages.c.folder_id.in_(in_mailbox.scalar_subquery()))
-        .group_by(messages.c.folder_id)
-        .subquery()
-    )
-    seen_counts = (
-        select(seen.c.folder_id, func.count().label("n"))
-        .where(seen.c.user_id == user_id, seen.c.folder_id.in_(in_mailbox.scalar_subquery()))
-        .group_by(seen.c.folder_id)
-        .subquery()
-    )
+async def list_folders(conn: AsyncConnection, mailbox_id: int, user_id: int) -> list[Folder]:
+    """Folders with their message count (kept in the folder row) and the count this user has
+    not seen (that count minus the user's seen rows in the folder: one index range each)."""
+    listed = await list_folders_plain(conn, mailbox_id)
+    if not listed:
+        return []
     query = (
-        select(folders, totals.c.n.label("total"), seen_counts.c.n.label("seen"))
-        .outerjoin(totals, totals.c.folder_id == folders.c.id)
-        .outerjoin(seen_counts, seen_counts.c.folder_id == folders.c.id)
-        .where(folders.c.mailbox_id == mailbox_id)
-        .order_by(_FOLDER_ORDER, folders.c.name)
+        select(seen.c.folder_id, func.count().label("n"))
+        .where(seen.c.user_id == user_id, seen.c.folder_id.in_([f.id for f in listed]))
+        .group_by(seen.c.folder_id)
     )
-    rows = (await conn.execute(query)).all()
-    out = []
-    for r in rows:
-        total = r.total or 0
-        out.append(_folder(r, total, max(0, total - (r.seen or 0))))
-    return out
+    read = {int(r.folder_id): int(r.n) for r in await conn.execute(query)}
+    return [dataclasses.replace(f, unseen=max(0, f.total - read.get(f.id, 0))) for f in listed]
 
 
 async def list_folders_plain(conn: AsyncConnection, mailbox_id: int) -> list[Folder]:
-    """The folders of a mailbox in display order, without counts (their total and unseen are
-    0: services/folder_counts.py fills them in)."""
+    """The folders of a mailbox in display order, with their message count but not the
+    caller's unseen count (0: list_folders adds it)."""
     query = (
         select(folders)
         .where(folders.c.mailbox_id == mailbox_id)
         .order_by(_FOLDER_ORDER, folders.c.name)
     )
-    return [_folder(r) for r in await conn.execute(query)]
-
-
-async def folder_counts(conn: AsyncConnection, folder_id: int, user_id: int) -> tuple[int, int]:
-    """(messages, messages this user has seen) in one folder: two index range counts."""
-    total = await conn.scalar(
-        select(func.count()).select_from(messages).where(messages.c.folder_id == folder_id)
-    )
-    seen_count = await conn.scalar(
-        select(func.count())
-        .select_from(seen)
-        .where(seen.c.user_id == user_id, seen.c.folder_id == folder_id)
-    )
-    return int(total or 0), int(seen_count or 0)
+    return [_folder(r, int(r.message_count)) for r in await conn.execute(query)]
 
 
 async def count_folders(conn: AsyncConnection, mailbox_id: int) -> int:

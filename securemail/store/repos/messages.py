@@ -82,7 +82,11 @@ async def allocate_uid(conn: AsyncConnection, folder_id: int) -> tuple[int, int]
     result = await conn.execute(
         update(folders)
         .where(folders.c.id == folder_id)
-        .values(uidnext=folders.c.uidnext + 1, highestmodseq=folders.c.highestmodseq + 1)
+        .values(
+            uidnext=folders.c.uidnext + 1,
+            highestmodseq=folders.c.highestmodseq + 1,
+            message_count=folders.c.message_count + 1,
+        )
         .returning(folders.c.uidnext, folders.c.highestmodseq)
     )
     uidnext, modseq = result.one()
@@ -364,7 +368,14 @@ async def _expunge_modseq(conn: AsyncConnection, message_id: int) -> None:
     of QRESYNC servers; folder counts are cached against it, services/folder_counts.py)."""
     folder_id = await conn.scalar(select(messages.c.folder_id).where(messages.c.id == message_id))
     if folder_id is not None:
-        await next_modseq(conn, int(folder_id))
+        await conn.execute(
+            update(folders)
+            .where(folders.c.id == folder_id)
+            .values(
+                highestmodseq=folders.c.highestmodseq + 1,
+                message_count=folders.c.message_count - 1,
+            )
+        )
 
 
 async def delete_message(conn: AsyncConnection, message_id: int) -> None:

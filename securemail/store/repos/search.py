@@ -39,7 +39,8 @@ def _fts_condition(dialect: str, index: int, term: str) -> ColumnElement[bool]:
     return clause.bindparams(**{name: value})  # type: ignore[return-value]
 
 
-DRIVE_LIMIT = 400  # full-text hits fetched first, newest content first (a few pages)
+DRIVE_LIMIT = 400  # full-text hits fetched first, newest first: at least this many
+DRIVE_MAX = 5000  # and at most this many (4 pages of the largest page size)
 
 
 def _fts_query(terms: list[str]) -> str:
@@ -47,8 +48,13 @@ def _fts_query(terms: list[str]) -> str:
     return " ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
-async def _newest_hits(conn: AsyncConnection, query: SearchQuery) -> list[int] | None:
-    """On SQLite, the ids of the newest DRIVE_LIMIT + 1 contents matching every indexed word
+def _window(limit: int) -> int:
+    """How many of the newest hits to fetch for a page of `limit` results."""
+    return min(max(DRIVE_LIMIT, 4 * limit), DRIVE_MAX)
+
+
+async def _newest_hits(conn: AsyncConnection, query: SearchQuery, window: int) -> list[int] | None:
+    """On SQLite, the ids of the newest `window` + 1 contents matching every indexed word
     (None: no indexed word, or PostgreSQL, whose planner chooses by statistics). FTS5 reads
     them from the end of its lists and stops: cheap however common the word."""
     long_terms = [t for t in query.terms() if len(t) >= 3]
@@ -58,7 +64,7 @@ async def _newest_hits(conn: AsyncConnection, query: SearchQuery) -> list[int] |
         text(
             "SELECT rowid FROM content_fts WHERE content_fts MATCH :q ORDER BY rowid DESC LIMIT :n"
         ),
-        {"q": _fts_query(long_terms), "n": DRIVE_LIMIT + 1},
+        {"q": _fts_query(long_terms), "n": window + 1},
     )
     return [int(r[0]) for r in rows]
 
@@ -103,14 +109,15 @@ async def search(
 
     SQLite walks a folder along its date index unless told otherwise, so a rare word would
     cost a scan of the whole folder and a common one a full list of its hits. Instead: with
-    at most DRIVE_LIMIT hits, start from them; with more, try the messages of the newest
-    DRIVE_LIMIT hits, which answer exactly when no message as new as the last one found has
+    at most a window of hits (4 pages), start from them; with more, try the messages of the
+    newest window of hits, which answer exactly when no message as new as the last one found has
     an older content (content ids grow with arrival; only an APPEND of old mail breaks that,
     and then the folder walk answers)."""
     if not folder_ids:
         return []
-    hits = await _newest_hits(conn, query)
-    if hits is not None and len(hits) <= DRIVE_LIMIT:
+    window = _window(limit)
+    hits = await _newest_hits(conn, query, window)
+    if hits is not None and len(hits) <= window:
         return await _among(conn, folder_ids, user_id, query, hits, limit) if hits else []
     if hits is not None:
         found = await _among(conn, folder_ids, user_id, query, hits, limit)
