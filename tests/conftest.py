@@ -25,6 +25,17 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"securemail store: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite'}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `always_postgres` use the local PostgreSQL on every run; the second CI pass
+    (SECUREMAIL_TEST_DATABASE_URL set) would only repeat them, so it leaves them out."""
+    if not PG_URL:
+        return
+    repeated = [item for item in items if item.get_closest_marker("always_postgres")]
+    if repeated:
+        config.hook.pytest_deselected(items=repeated)
+        items[:] = [item for item in items if not item.get_closest_marker("always_postgres")]
+
+
 def pytest_terminal_summary(
     terminalreporter: object, exitstatus: int, config: pytest.Config
 ) -> None:

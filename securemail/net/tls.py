@@ -1,4 +1,5 @@
-"""TLS server contexts (TLS 1.2 and newer only) and a self-signed certificate on first start."""
+"""TLS server contexts (TLS 1.2 and newer only, certificate re-read when its files change) and a
+self-signed certificate on first start."""
 
 import datetime
 import ipaddress
@@ -15,13 +16,59 @@ from cryptography.x509.oid import NameOID
 log = logging.getLogger(__name__)
 
 
-def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    """A server context: TLS 1.2+, the library's secure cipher defaults, no compression."""
+# Mozilla's "intermediate" TLS 1.2 suites: forward secret AEAD only (no CBC, SHA-1, RSA key
+# exchange, RC4, 3DES, NULL, EXPORT or anonymous suites). TLS 1.3 suites are all AEAD.
+TLS12_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+
+
+def _context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.load_cert_chain(str(cert_file), str(key_file))
     return ctx
+
+
+def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A server context: TLS 1.2+, AEAD suites, no compression. Each handshake checks the
+    certificate and key files; once they change (a renewal), new connections get the new ones
+    without a restart. A half-written pair is ignored until it loads."""
+    ctx = _context(cert_file, key_file)
+    ctx.sni_callback = _Reloader(cert_file, key_file, ctx).on_hello
+    return ctx
+
+
+class _Reloader:
+    """Swaps in a context with the current certificate when the files' mtimes change."""
+
+    def __init__(self, cert_file: Path, key_file: Path, ctx: ssl.SSLContext) -> None:
+        self.files = (cert_file, key_file)
+        self.current = ctx
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, ...]:
+        try:
+            return tuple(n for f in self.files for n in (f.stat().st_mtime_ns, f.stat().st_size))
+        except OSError:
+            return ()
+
+    def on_hello(self, conn: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> None:
+        stamp = self._stamp()
+        if stamp and stamp != self.stamp:
+            try:
+                self.current = _context(*self.files)
+                self.stamp = stamp
+                log.info("reloaded the TLS certificate from %s", self.files[0])
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                log.warning("kept the old TLS certificate: %s: %s", self.files[0], exc)
+        if self.current is not conn.context:
+            conn.context = self.current
 
 
 def ensure_self_signed(directory: Path, hostname: str) -> tuple[Path, Path]:

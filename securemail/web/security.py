@@ -33,8 +33,9 @@ def security_headers(max_request_bytes: int) -> Callable[[Request, Handler], Awa
     async def middleware(request: Request, call_next: Handler) -> Response:
         length = request.headers.get("content-length", "")
         if (length.isascii() and length.isdigit()) and int(length) > max_request_bytes:
-            return PlainTextResponse("request too large", status_code=413)
-        response = await call_next(request)
+            response: Response = PlainTextResponse("request too large", status_code=413)
+        else:  # the refusal above carries the same headers as every other answer
+            response = await call_next(request)
         headers = response.headers
         headers.setdefault("Content-Security-Policy", PAGE_CSP)
         headers.setdefault("X-Frame-Options", "DENY")

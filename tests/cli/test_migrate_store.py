@@ -29,6 +29,8 @@ from securemail.store.transfer import BLOB_BATCH_BYTES, blob_batches
 from tests.cli.conftest import Cli, snapshot
 from tests.conftest import TestStore
 
+pytestmark = pytest.mark.always_postgres  # run once: both CI passes would repeat it
+
 PG = os.environ.get("SECUREMAIL_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 JANE = "jane@university.example"
 BATCH = "3"  # rows per INSERT: every table of the demo takes several batches

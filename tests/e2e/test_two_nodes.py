@@ -47,6 +47,8 @@ from tests.e2e.cluster import (
 from tests.relay.conftest import SinkHandler, serve_sink
 from tests.web.conftest import csrf_of, log_in
 
+pytestmark = pytest.mark.always_postgres  # run once: both CI passes would repeat it
+
 T = TypeVar("T")
 ALICE = f"alice@{DEMO_DOMAIN}"
 LEASE = 12  # [relay] lease_seconds: how long a dead node's rows wait before another takes them

@@ -202,5 +202,7 @@ async def message_part(
     response.headers["Content-Disposition"] = (
         f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(info.filename, safe='')}"
     )
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; frame-ancestors 'none'; sandbox"
+    )
     return response
