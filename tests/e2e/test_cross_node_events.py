@@ -54,10 +54,10 @@ def idle_until(client: Any, kind: bytes, timeout: float = 10.0) -> tuple[list[An
     return seen, time.monotonic()
 
 
-def send_mx(server: Server, raw: bytes) -> float:
+def send_mx(server: Server, raw: bytes, to: str = DEMO_GROUP) -> float:
     """Deliver `raw` through the node's MX listener; the moment its 250 arrived."""
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as smtp:
-        smtp.sendmail(OUTSIDER, [DEMO_GROUP], raw)
+        smtp.sendmail(OUTSIDER, [to], raw)
         return time.monotonic()
 
 
@@ -168,6 +168,27 @@ async def test_webmail_on_node_a_is_told_of_a_delivery_on_node_b(cluster: Cluste
     latency = heard_at - sent_at
     print(f"\nwebmail `changed` on node A {latency * 1000:.0f} ms after node B's 250")
     assert latency < LATENCY_LIMIT, f"`changed` took {latency:.3f}s (measured) to cross nodes"
+
+
+async def test_a_user_without_read_hears_nothing_of_the_group_across_nodes(
+    cluster: Cluster,
+) -> None:
+    """erin (no right on the group) listens on node A; a delivery to the group on node B, then
+    one to erin herself: the first change erin is told of is her own, never the group's."""
+    group, _inbox = await group_inbox(cluster, cluster.a, "alice")
+    erin_address = f"erin@{DEMO_DOMAIN}"
+    base = f"http://127.0.0.1:{cluster.a.ports['http']}"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as erin:
+        assert (await log_in(erin, erin_address, cluster.password("erin"))).status_code == 303
+        async with erin.stream("GET", "/events") as events:
+            assert events.status_code == 200
+            lines = events.aiter_lines()
+            assert await anext(lines) == "retry: 3000"
+            reader = asyncio.create_task(next_changed(lines))
+            await asyncio.to_thread(send_mx, cluster.b, mail("For the group only"))
+            await asyncio.to_thread(send_mx, cluster.b, mail("For erin"), erin_address)
+            changed, _heard_at = await asyncio.wait_for(reader, 5)
+    assert changed["kind"] == "new" and changed["mailbox"] != group
 
 
 # ---------------------------------------------------------------- (d) once, not twice
