@@ -58,6 +58,8 @@ class SmtpSettings:
     max_commands_before_mail: int = 20
     max_errors: int = 10
     max_connections_per_ip: int = 20
+    # authenticated sessions of one user at a time, counted per node (0: no limit)
+    max_connections_per_user: int = 10
     idle_timeout_seconds: int = 300
     tls_cert_file: str = ""  # empty: a self-signed certificate made in <data_dir>/tls
     tls_key_file: str = ""
@@ -97,6 +99,8 @@ class Pop3Settings:
     max_line_length: int = 512  # one command line with CRLF (RFC 2449 4 says 255)
     max_errors: int = 10  # -ERR replies before the server closes the connection
     max_connections_per_ip: int = 20
+    # logged-in sessions of one user at a time, all maildrops together, per node (0: no limit)
+    max_connections_per_user: int = 10
     idle_timeout_seconds: int = 600  # RFC 1939 3: the autologout timer is at least 10 minutes
     allow_plain_auth: bool = False  # USER/PASS and AUTH without TLS; for loopback tests only
 
@@ -110,6 +114,8 @@ class ImapSettings:
     max_literal_bytes: int = 25 * 1024 * 1024  # APPEND; also capped by [limits]
     max_errors: int = 10  # BAD replies before the server says BYE
     max_connections_per_ip: int = 20
+    # logged-in sessions of one user at a time, counted per node (0: no limit)
+    max_connections_per_user: int = 10
     idle_timeout_seconds: int = 1800  # RFC 9051 5.4: at least 30 minutes, IDLE included
     allow_plain_auth: bool = False  # LOGIN/AUTHENTICATE without TLS; for loopback tests only
 
@@ -126,12 +132,22 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    # The keyring that seals message blobs, TOTP seeds and DKIM keys and names the index's
+    # tokens (security/sealing.py). Keep it apart from the data directory and its backups.
+    key_file: str = ""  # empty: <data_dir>/secrets/data.keys, made on first start
+    keys: str = ""  # the keyring itself, lines joined by ';' (SECUREMAIL_SECURITY_KEYS)
+
+
+@dataclass(frozen=True)
 class LimitsSettings:
     max_message_bytes: int = 25 * 1024 * 1024
     max_folder_name: int = 200
     max_folders_per_mailbox: int = 1000
     max_page_size: int = 500
     max_search_terms: int = 20
+    # messages one user may submit in any hour (SMTP, webmail, API; all nodes); 0: no limit
+    max_submissions_per_hour: int = 500
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,7 @@ class Settings:
     imap: ImapSettings = field(default_factory=ImapSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @property
     def data_path(self) -> Path:

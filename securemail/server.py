@@ -25,6 +25,7 @@ from securemail.protocols.smtp.server import smtp_listeners
 from securemail.protocols.smtp.session import AuthVerdict, MessageChecker
 from securemail.store.migrate import upgrade
 from securemail.store.notify import EventBridge, channel_for, listen_dsn
+from securemail.store.reseal import index_missing
 from securemail.web.app import create_app
 from securemail.web.health import Readiness
 from securemail.workers.outbound import OutboundWorker
@@ -89,6 +90,7 @@ class Server:
     events_bridge: EventBridge | None = field(default=None, init=False)
     readiness: Readiness = field(default_factory=Readiness, init=False)  # /readyz
     _proxy: ProxyPolicy | None = field(default=None, init=False)
+    _index_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         server = self.settings.server  # a bad proxy_protocol_from stops us before anything
@@ -97,6 +99,7 @@ class Server:
         )
         self.runtime = build(self.settings)
         await upgrade(self.runtime.db)
+        self._index_task = asyncio.create_task(self._index_missing())
         await self._start_events_bridge()
         tls = tls_context(self.settings)
         services = self.runtime.services
@@ -114,6 +117,18 @@ class Server:
             await self._listen(listener, self.settings.imap.bind, port)
         await self._start_web()
         self._write_ports()
+
+    async def _index_missing(self) -> None:
+        """Index, in the background, the contents the search index lacks (after migration
+        0010 emptied it, or a copy without it): searches find them as they are done."""
+        deps = self.runtime.services.deps
+        try:
+            done = await index_missing(deps.db, deps.blobs)
+        except Exception:  # a store error here must not stop the server; searches say less
+            log.exception("indexing the contents missing from the search index failed")
+            return
+        if done:
+            log.info("indexed %d contents that the search index lacked", done)
 
     async def _listen(self, listener: Listener, host: str, port: int) -> None:
         self.ports[listener.name] = await listener.start(host, port, self._proxy)
@@ -177,6 +192,10 @@ class Server:
             listener.stop_accepting()
         await asyncio.gather(*(listener.drain(grace) for listener in self._listeners))
         self._outbound_stop.set()
+        if self._index_task is not None:
+            self._index_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._index_task
         if self._outbound_task is not None:  # a cancelled delivery is retried after its lease
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._outbound_task, grace)

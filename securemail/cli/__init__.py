@@ -17,6 +17,7 @@ from securemail.core.errors import (
     TemporaryFailure,
 )
 from securemail.log import setup_logging
+from securemail.security.sealing import KeyringError
 
 EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL
 BAD_INPUT = (
@@ -27,6 +28,7 @@ BAD_INPUT = (
     QuotaExceeded,
     AuthenticationFailed,
     ConfigError,
+    KeyringError,
 )
 
 

@@ -26,15 +26,18 @@ app-password key, and manifest.json (format version, schema revision, SHA-256 an
 of every file, blob count, the audit chain head at the snapshot).
 
 The files are written into DEST.partial, which is renamed to DEST only once complete. DEST
-must not exist or be empty. The backup holds every message and secret in clear: keep it as
-safe as the data directory. Exit status: 0 done, 2 bad input."""
+must not exist or be empty. The blobs are sealed again under the current data key, and the
+TOTP seeds and DKIM keys stay sealed: the backup is useless without the key file ([security]
+key_file), which it does NOT hold. Keep a copy of that file somewhere else; restore needs it.
+Exit status: 0 done, 2 bad input."""
 RESTORE_DESCRIPTION = """\
 Restore a backup made by `securemail backup` into the configured store, which must be empty
 (a new data directory, or an empty PostgreSQL database or schema). A backup taken on SQLite
 restores onto PostgreSQL and the other way round.
 
-Before anything is written, the manifest, every file's SHA-256 and every blob's SHA-256 are
-checked; a damaged or incomplete backup is refused with one line naming the problem. Then
+Install the backed-up server's key file first ([security] key_file). Before anything is
+written, the manifest, every file's SHA-256, every blob's seal and SHA-256 are checked; a
+damaged or incomplete backup, or one these keys do not open, is refused with one line. Then
 the migrations run, the rows are loaded in one transaction, the blobs go to the configured
 blob store and the audit chain is verified. Exit status: 0 done, 1 audit chain broken
 after the restore, 2 bad input, a damaged backup or a store that is not empty."""
@@ -53,8 +56,7 @@ def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _database(settings: Settings) -> Database:
-    schema = settings.database.schema or None
-    return Database(settings.database_url, settings.database.busy_timeout_ms, schema)
+    return app.open_database(settings)
 
 
 def _key_path(settings: Settings) -> Path:

@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 from securemail import __version__
 from securemail.cli import backup as bk
 from securemail.cli import handlers as h
+from securemail.cli import keys as k
 from securemail.cli import migrate_store as ms
 from securemail.cli import outbound as o
 
@@ -101,6 +102,13 @@ def _operations(sub: Any) -> None:
     ms.add_arguments(_verb(sub, "migrate-store", ms.migrate_store, ms.SUMMARY))
     bk.add_backup_arguments(_verb(sub, "backup", bk.backup, bk.BACKUP_SUMMARY))
     bk.add_restore_arguments(_verb(sub, "restore", bk.restore, bk.RESTORE_SUMMARY))
+    keys = _group(sub, "keys", "the data keys that seal mail and secrets at rest")
+    _verb(keys, "status", k.status, k.STATUS_SUMMARY)
+    p = _verb(keys, "rotate", k.rotate, k.ROTATE_SUMMARY)
+    p.description = k.ROTATE_DESCRIPTION
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    _verb(keys, "reseal", k.reseal_again, k.RESEAL_SUMMARY)
+    _verb(keys, "stage", k.stage, k.STAGE_SUMMARY)
     _verb(sub, "serve", h.serve, "run the service")
     _verb(sub, "demo", h.demo, "load the demo organisation (once) and print its passwords")
     audit = _group(sub, "audit", "the audit log")

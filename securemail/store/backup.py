@@ -15,6 +15,7 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.errors import Conflict, InvalidInput
+from securemail.security.sealing import Keyring
 from securemail.store.backup_format import (
     KEY_FILE,
     MANIFEST,
@@ -190,20 +191,21 @@ async def _dump_blobs(
         for blob_id in chunk:
             if not blob_id_ok(blob_id) or blob_id not in found:
                 raise InvalidInput(f"blob {blob_id} is named by the store but missing from it")
-        await asyncio.to_thread(_write_blobs, root, found)
+        await asyncio.to_thread(_write_blobs, root, found, plan.blobs.keyring)
         done += len(chunk)
         size += sum(len(data) for data in found.values())
         on("blobs", done, len(wanted))
     return len(wanted), size
 
 
-def _write_blobs(root: Path, found: dict[str, bytes]) -> None:
+def _write_blobs(root: Path, found: dict[str, bytes], keyring: Keyring) -> None:
+    """Each blob sealed again under the current key: a backup is as closed as the store."""
     for blob_id, data in found.items():
         if blob_id_for(data) != blob_id:
             raise InvalidInput(f"blob {blob_id} in the store does not match its SHA-256")
         path = blob_path(root, blob_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_durably(path, data)
+        _write_durably(path, keyring.seal(data, blob_id))
 
 
 def _write_durably(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -1,4 +1,8 @@
-"""Content-addressed blob stores for raw messages: filesystem (default) or database."""
+"""Content-addressed blob stores for raw messages: filesystem (default) or database.
+
+Every blob is sealed (security/sealing.py) under the keyring's current key, with its id as the
+associated data; a blob stored before sealing is read as it is until `keys rotate` seals it.
+The id stays the SHA-256 of the plaintext, so one copy serves many recipients."""
 
 import asyncio
 import hashlib
@@ -9,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.errors import NotFound
+from securemail.security.sealing import HEADER_BYTES, Keyring, is_sealed, sealed_key_id
 from securemail.store.repos.common import insert_ignore
 from securemail.store.schema import blob_data
 
@@ -29,6 +34,7 @@ class BlobStore(Protocol):
     # True: put() makes the blob durable on its own (files, fsynced), so callers may write it
     # before their transaction; False: it lives in the caller's transaction.
     writes_outside_transaction: bool
+    keyring: Keyring  # seals what put() stores, opens what get() reads
 
     async def put(self, conn: AsyncConnection | None, data: bytes) -> str:
         """Store durably (before the caller's commit) and return the blob id."""
@@ -41,24 +47,34 @@ class BlobStore(Protocol):
 
     async def exists(self, conn: AsyncConnection, blob_id: str) -> bool: ...
 
+    async def key_ids(
+        self, conn: AsyncConnection, blob_ids: Sequence[str]
+    ) -> dict[str, int | None]:
+        """The key each existing blob is sealed under (None: stored before sealing)."""
+
+    async def reseal(self, conn: AsyncConnection, blob_id: str) -> None:
+        """Seal the blob again under the keyring's current key (keys rotate)."""
+
 
 class FilesystemBlobStore:
     """Files under root/ab/cd/<sha256>, written to a temp file, fsynced, renamed, dir fsynced."""
 
     writes_outside_transaction = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, keyring: Keyring) -> None:
         self.root = root
+        self.keyring = keyring
 
     def path_for(self, blob_id: str) -> Path:
         if len(blob_id) != 64 or not all(c in "0123456789abcdef" for c in blob_id):
             raise NotFound("no such blob")
         return self.root / blob_id[:2] / blob_id[2:4] / blob_id
 
-    def _write(self, blob_id: str, data: bytes) -> None:
+    def _write(self, blob_id: str, data: bytes, replace: bool = False) -> None:
         path = self.path_for(blob_id)
-        if path.exists():
+        if path.exists() and not replace:
             return
+        data = self.keyring.seal(data, blob_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -83,9 +99,10 @@ class FilesystemBlobStore:
 
     async def get(self, conn: AsyncConnection, blob_id: str) -> bytes:
         try:
-            return await asyncio.to_thread(self.path_for(blob_id).read_bytes)
+            sealed = await asyncio.to_thread(self.path_for(blob_id).read_bytes)
         except FileNotFoundError:
             raise NotFound("no such blob") from None
+        return self.keyring.open(sealed, blob_id)
 
     def _read_many(self, blob_ids: Sequence[str]) -> dict[str, bytes]:
         """The same files path_for names, with string paths and unbuffered reads: this loop
@@ -93,6 +110,7 @@ class FilesystemBlobStore:
         found = {}
         root = os.fspath(self.root)
         valid = _BLOB_ID.fullmatch
+        unseal = self.keyring.open
         for blob_id in dict.fromkeys(blob_ids):
             if valid(blob_id) is None:
                 continue  # path_for: NotFound
@@ -100,7 +118,7 @@ class FilesystemBlobStore:
                 with open(
                     f"{root}/{blob_id[:2]}/{blob_id[2:4]}/{blob_id}", "rb", buffering=0
                 ) as fh:
-                    found[blob_id] = fh.readall()
+                    found[blob_id] = unseal(fh.readall(), blob_id)
             except FileNotFoundError:
                 continue
         return found
@@ -112,15 +130,39 @@ class FilesystemBlobStore:
     async def exists(self, conn: AsyncConnection, blob_id: str) -> bool:
         return self.path_for(blob_id).exists()
 
+    def _key_ids(self, blob_ids: Sequence[str]) -> dict[str, int | None]:
+        found: dict[str, int | None] = {}
+        for blob_id in blob_ids:
+            try:
+                with open(self.path_for(blob_id), "rb") as fh:
+                    head = fh.read(HEADER_BYTES)
+            except (FileNotFoundError, NotFound):
+                continue
+            found[blob_id] = sealed_key_id(head) if is_sealed(head) else None
+        return found
+
+    async def key_ids(
+        self, conn: AsyncConnection, blob_ids: Sequence[str]
+    ) -> dict[str, int | None]:
+        return await asyncio.to_thread(self._key_ids, blob_ids)
+
+    async def reseal(self, conn: AsyncConnection, blob_id: str) -> None:
+        """Seal one blob again under the current key (a new file renamed over the old)."""
+        data = await self.get(conn, blob_id)
+        await asyncio.to_thread(self._write, blob_id, data, True)
+
 
 class DatabaseBlobStore:
     """Blobs as rows in the same database, committed in the caller's transaction."""
 
     writes_outside_transaction = False
 
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
     async def put(self, conn: AsyncConnection | None, data: bytes) -> str:
         blob_id = blob_id_for(data)
-        values = {"id": blob_id, "data": data}
+        values = {"id": blob_id, "data": self.keyring.seal(data, blob_id)}
         if conn is None:
             raise TypeError("the database blob store writes in the caller's transaction")
         await conn.execute(insert_ignore(conn, blob_data, values))
@@ -130,7 +172,7 @@ class DatabaseBlobStore:
         data = await conn.scalar(select(blob_data.c.data).where(blob_data.c.id == blob_id))
         if data is None:
             raise NotFound("no such blob")
-        return bytes(data)
+        return self.keyring.open(bytes(data), blob_id)
 
     async def get_many(self, conn: AsyncConnection, blob_ids: Sequence[str]) -> dict[str, bytes]:
         wanted = list(dict.fromkeys(blob_ids))
@@ -140,9 +182,28 @@ class DatabaseBlobStore:
             rows = await conn.execute(
                 select(blob_data.c.id, blob_data.c.data).where(blob_data.c.id.in_(chunk))
             )
-            found.update((row.id, bytes(row.data)) for row in rows)
+            found.update((row.id, self.keyring.open(bytes(row.data), row.id)) for row in rows)
         return found
 
     async def exists(self, conn: AsyncConnection, blob_id: str) -> bool:
         found = await conn.scalar(select(blob_data.c.id).where(blob_data.c.id == blob_id))
         return found is not None
+
+    async def key_ids(
+        self, conn: AsyncConnection, blob_ids: Sequence[str]
+    ) -> dict[str, int | None]:
+        found: dict[str, int | None] = {}
+        head = func.substr(blob_data.c.data, 1, HEADER_BYTES)
+        for start in range(0, len(blob_ids), IN_CHUNK):
+            chunk = list(blob_ids[start : start + IN_CHUNK])
+            rows = await conn.execute(select(blob_data.c.id, head).where(blob_data.c.id.in_(chunk)))
+            for blob_id, first in rows:
+                first = bytes(first)
+                found[blob_id] = sealed_key_id(first) if is_sealed(first) else None
+        return found
+
+    async def reseal(self, conn: AsyncConnection, blob_id: str) -> None:
+        """Seal one blob again under the current key, in the caller's transaction."""
+        data = await self.get(conn, blob_id)
+        sealed = self.keyring.seal(data, blob_id)
+        await conn.execute(update(blob_data).where(blob_data.c.id == blob_id).values(data=sealed))

@@ -12,6 +12,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from securemail.core.errors import Conflict, TemporaryFailure
+from securemail.security.sealing import Keyring
+from securemail.store.repos.common import KEYRING_OPTION
 
 
 class Database:
@@ -22,14 +24,23 @@ class Database:
     that returned is on disk. PostgreSQL: READ COMMITTED plus row locks where services need them.
     """
 
-    def __init__(self, url: str, busy_timeout_ms: int = 5000, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        busy_timeout_ms: int = 5000,
+        schema: str | None = None,
+        keyring: Keyring | None = None,
+    ) -> None:
         self.url = url
+        self.keyring = keyring
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {}
+        if keyring is not None:  # the full-text index's keyed tokens (store/repos/index.py)
+            kwargs["execution_options"] = {KEYRING_OPTION: keyring}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
             if schema:  # tests isolate each run in a schema of its own
@@ -51,6 +62,7 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA secure_delete=ON")  # deleted rows leave no text behind
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.close()
 

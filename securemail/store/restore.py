@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.errors import InvalidInput
 from securemail.mail.parse import parse_fields
+from securemail.security.sealing import Keyring, KeyringError
 from securemail.store.backup_format import (
     KEY_FILE,
     PARTIAL,
@@ -32,7 +33,7 @@ from securemail.store.backup_format import (
 from securemail.store.blobs import BlobStore, blob_id_for
 from securemail.store.db import Database
 from securemail.store.migrate import alembic_config, upgrade
-from securemail.store.repos.bulk import FTS_INSERT
+from securemail.store.repos.index import FTS_INSERT, index_params
 from securemail.store.schema import audit_head, contents, outbound_queue
 from securemail.store.transfer import (
     SEARCH_INDEX,
@@ -56,8 +57,9 @@ class RestorePlan:
 # --- before anything is written: the backup is whole and this code can read it ----------
 
 
-def verify_backup(root: Path) -> tuple[Manifest, list[str]]:
-    """The manifest and the blob ids the rows name; InvalidInput names the first problem."""
+def verify_backup(root: Path, keyring: Keyring) -> tuple[Manifest, list[str]]:
+    """The manifest and the blob ids the rows name; InvalidInput names the first problem.
+    The blobs are sealed: `keyring` (the backed-up server's keys) opens and so checks them."""
     if root.name.endswith(PARTIAL):
         raise InvalidInput(f"{root} is an interrupted backup ({PARTIAL}): it is incomplete")
     if not root.is_dir():
@@ -68,7 +70,7 @@ def verify_backup(root: Path) -> tuple[Manifest, list[str]]:
     for name, meta in manifest.files.items():
         _check_file(root, name, meta)
     blob_ids = _named_blobs(root, manifest)
-    _check_blobs(root, blob_ids)
+    _check_blobs(root, blob_ids, keyring)
     if len(blob_ids) != manifest.blob_count:
         raise InvalidInput(
             f"backup damaged: the rows name {len(blob_ids)} blobs, "
@@ -123,15 +125,28 @@ def _named_blobs(root: Path, manifest: Manifest) -> list[str]:
     return sorted(named)
 
 
-def _check_blobs(root: Path, blob_ids: list[str]) -> None:
+def _check_blobs(root: Path, blob_ids: list[str], keyring: Keyring) -> None:
     for blob_id in blob_ids:
         if not blob_id_ok(blob_id):
             raise InvalidInput(f"backup damaged: {blob_id!r} is not a blob id")
         path = blob_path(root, blob_id)
         if not path.is_file():
             raise InvalidInput(f"backup incomplete: blob {blob_id} is missing")
-        if file_sha256(path) != blob_id:
-            raise InvalidInput(f"backup damaged: blob {blob_id} does not match its SHA-256")
+        open_blob(path, blob_id, keyring)
+
+
+def open_blob(path: Path, blob_id: str, keyring: Keyring) -> bytes:
+    """The plaintext of a backed-up blob, checked by its seal and against its SHA-256."""
+    try:
+        data = keyring.open(path.read_bytes(), blob_id)
+    except KeyringError as exc:
+        raise InvalidInput(
+            f"backup blob {blob_id} does not open with this server's keys ({exc}): install the "
+            "key file of the server that made the backup ([security] key_file), or it is damaged"
+        ) from None
+    if blob_id_for(data) != blob_id:
+        raise InvalidInput(f"backup damaged: blob {blob_id} does not match its SHA-256")
+    return data
 
 
 async def check_store_empty(db: Database) -> None:
@@ -145,7 +160,8 @@ async def check_store_empty(db: Database) -> None:
 
 async def restore(plan: RestorePlan, on: Progress) -> Manifest:
     """Verify, check the store is empty, migrate to the backup's revision, load, migrate on."""
-    manifest, blob_ids = await asyncio.to_thread(verify_backup, plan.source)
+    keyring = plan.blobs.keyring
+    manifest, blob_ids = await asyncio.to_thread(verify_backup, plan.source, keyring)
     await check_store_empty(plan.db)
     await upgrade_to(plan.db, manifest.alembic_revision)
     if plan.blobs.writes_outside_transaction:  # files first, as every writer does
@@ -220,22 +236,17 @@ async def _load_search_index(
         rows = read_rows(path, None)
     else:
         path = plan.source / table_file(contents.name)
-        rows = _index_rows(plan.source)
+        rows = _index_rows(plan.source, plan.blobs.keyring)
     statement = text(FTS_INSERT[conn.dialect.name])
     await _insert(conn, statement, rows, SEARCH_INDEX, count_lines(path), plan, on)
 
 
-def _index_rows(root: Path) -> Iterator[dict[str, Any]]:
+def _index_rows(root: Path, keyring: Keyring) -> Iterator[dict[str, Any]]:
     """Search documents parsed again from each content's blob, as delivery makes them."""
     for content in read_rows(root / table_file(contents.name), contents):
-        fields = parse_fields(blob_path(root, str(content["blob_id"])).read_bytes())
-        yield {
-            "id": content["id"],
-            "subject": fields.subject,
-            "from_addr": fields.from_addr,
-            "to_addrs": f"{fields.to_addrs} {fields.cc_addrs}",
-            "body": fields.text,
-        }
+        blob_id = str(content["blob_id"])
+        fields = parse_fields(open_blob(blob_path(root, blob_id), blob_id, keyring))
+        yield index_params(keyring, int(content["id"]), fields)
 
 
 async def _put_blobs(
@@ -243,9 +254,8 @@ async def _put_blobs(
 ) -> None:
     on("blobs", 0, len(blob_ids))
     for done, blob_id in enumerate(blob_ids, start=1):
-        data = await asyncio.to_thread(blob_path(plan.source, blob_id).read_bytes)
-        if blob_id_for(data) != blob_id:  # changed since it was checked
-            raise InvalidInput(f"backup damaged: blob {blob_id} does not match its SHA-256")
+        path = blob_path(plan.source, blob_id)
+        data = await asyncio.to_thread(open_blob, path, blob_id, plan.blobs.keyring)
         await plan.blobs.put(conn, data)
         on("blobs", done, len(blob_ids))
 

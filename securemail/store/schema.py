@@ -328,3 +328,14 @@ org_policies = Table(
     Column("min_password_length", Integer, nullable=True),
     Column("require_second_factor", Boolean, nullable=False),
 )
+
+# One row per message a user submitted in the last hour: the [limits] max_submissions_per_hour
+# count, shared by every node. Older rows are deleted by the submissions that follow.
+recent_submissions = Table(
+    "recent_submissions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("at", TS, nullable=False, index=True),
+    Index("ix_recent_submissions_user_at", "user_id", "at"),
+)

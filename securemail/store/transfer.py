@@ -1,6 +1,5 @@
 """Copy an SQLite store onto an empty PostgreSQL schema, table by table, and check the copy."""
 
-import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -15,11 +14,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from securemail.core.errors import Conflict, InvalidInput
-from securemail.store.blobs import IN_CHUNK, BlobStore, FilesystemBlobStore
+from securemail.core.errors import Conflict, InvalidInput, NotFound
+from securemail.security.sealing import KeyringError
+from securemail.store.blobs import IN_CHUNK, BlobStore, DatabaseBlobStore, FilesystemBlobStore
 from securemail.store.db import Database
 from securemail.store.migrate import alembic_config, upgrade
-from securemail.store.repos.bulk import FTS_INSERT
+from securemail.store.repos.index import FTS_INSERT
 from securemail.store.schema import audit_head, blob_data, contents, metadata, outbound_queue
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -235,13 +235,15 @@ async def referenced_blobs(conn: AsyncConnection) -> dict[str, int]:
 async def copy_blobs(
     source: AsyncConnection, target: AsyncConnection, plan: Plan, on: Progress
 ) -> None:
-    """Bytes as they are, under their recorded ids: the check afterwards judges them."""
+    """Each blob opened and sealed again under the current key, under its recorded id (never
+    in clear in the target): the check afterwards judges them."""
     wanted = await referenced_blobs(source)
     done = 0
+    seal = plan.source_blobs.keyring.seal
     on("blobs", 0, len(wanted))
     for chunk in blob_batches(wanted, min(plan.batch_size, IN_CHUNK)):
         found = await plan.source_blobs.get_many(source, chunk)
-        rows = [{"id": blob_id, "data": data} for blob_id, data in found.items()]
+        rows = [{"id": blob_id, "data": seal(data, blob_id)} for blob_id, data in found.items()]
         if rows:  # a missing blob is reported by the check, not here
             await target.execute(blob_data.insert(), rows)
         done += len(chunk)
@@ -297,34 +299,24 @@ async def compare_counts(source: AsyncConnection, target: AsyncConnection, repor
             report.problems.append(f"{name}: {count} rows in the source, {after[name]} copied")
 
 
-async def check_blobs_in_database(target: AsyncConnection, report: Report) -> None:
-    """Hash every referenced blob inside PostgreSQL: no need to fetch the bytes."""
+async def check_blobs(
+    target: AsyncConnection, store: BlobStore, report: Report, where: str
+) -> None:
+    """Open every referenced blob of the store the target will use (its seal is checked) and
+    hash the plaintext: the SHA-256 must be its id."""
     wanted = list(await referenced_blobs(target))
     digests: dict[str, str] = {}
     for chunk in _chunks(wanted, IN_CHUNK):
-        query = select(blob_data.c.id, func.encode(func.sha256(blob_data.c.data), "hex"))
-        rows = await target.execute(query.where(blob_data.c.id.in_(chunk)))
-        digests.update((str(r[0]), str(r[1])) for r in rows)
-    _judge(wanted, digests, report, "in the target's blob_data table")
-
-
-async def check_blobs_in_files(
-    target: AsyncConnection, store: FilesystemBlobStore, report: Report
-) -> None:
-    """Hash every referenced blob file of the filesystem store the target will use."""
-    wanted = list(await referenced_blobs(target))
-    digests = await asyncio.to_thread(_file_digests, store, wanted)
-    _judge(wanted, digests, report, f"under {store.root}")
-
-
-def _file_digests(store: FilesystemBlobStore, blob_ids: Sequence[str]) -> dict[str, str]:
-    digests = {}
-    for blob_id in blob_ids:
-        path = store.path_for(blob_id)
-        if path.is_file():
-            with path.open("rb") as fh:
-                digests[blob_id] = hashlib.file_digest(fh, "sha256").hexdigest()
-    return digests
+        for blob_id in chunk:
+            try:
+                data = await store.get(target, blob_id)
+            except NotFound:
+                continue
+            except KeyringError:
+                digests[blob_id] = "its seal does not check"
+                continue
+            digests[blob_id] = hashlib.sha256(data).hexdigest()
+    _judge(wanted, digests, report, where)
 
 
 def _judge(wanted: Sequence[str], digests: dict[str, str], report: Report, where: str) -> None:
@@ -359,8 +351,10 @@ async def check(source: AsyncConnection, plan: Plan) -> Report:
     report = Report()
     async with plan.target.engine.connect() as target:
         await compare_counts(source, target, report)
+        keyring = plan.source_blobs.keyring
         if plan.blobs_to_database:
-            await check_blobs_in_database(target, report)
+            where = "in the target's blob_data table"
+            await check_blobs(target, DatabaseBlobStore(keyring), report, where)
         elif isinstance(plan.source_blobs, FilesystemBlobStore):
-            await check_blobs_in_files(target, plan.source_blobs, report)
+            await check_blobs(target, plan.source_blobs, report, f"under {plan.source_blobs.root}")
     return report

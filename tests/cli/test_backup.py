@@ -25,6 +25,7 @@ from securemail.config import load_settings
 from securemail.core.audit import verify_chain
 from securemail.core.context import AccessContext, system_context
 from securemail.core.search import SearchQuery
+from securemail.security.sealing import Keyring
 from securemail.services.demo import DEMO_GROUP
 from securemail.services.registry import Services
 from securemail.store.backup_format import blob_path, load_manifest, read_rows, table_file
@@ -87,7 +88,14 @@ async def schema() -> AsyncIterator[str]:
 
 
 def fresh_env(store: TestStore, where: Path, **more: str) -> dict[str, str]:
-    return {**store.env, "SECUREMAIL_SERVER_DATA_DIR": str(where), **more}
+    """A new installation holding the backed-up server's key file, as restore requires."""
+    keys = str(store.data_dir / "secrets" / "data.keys")
+    return {
+        **store.env,
+        "SECUREMAIL_SERVER_DATA_DIR": str(where),
+        "SECUREMAIL_SECURITY_KEY_FILE": keys,
+        **more,
+    }
 
 
 def pg_env(store: TestStore, where: Path, schema: str) -> dict[str, str]:
@@ -193,16 +201,17 @@ async def test_a_sqlite_backup_restores_onto_postgresql(
 # ---------------------------------------------------------------- online
 
 
-def check_consistent(dest: Path) -> dict[str, int]:
+def check_consistent(dest: Path, keyring: Keyring) -> dict[str, int]:
     """Every message's content has its blob, the chain verifies up to the recorded head, and
     every file holds the rows the manifest says. Returns rows per table file."""
     manifest = load_manifest(dest)
-    verify_backup(dest)  # hashes of every file and blob, counts
+    verify_backup(dest, keyring)  # hashes of every file, seals and hashes of blobs, counts
     by_id = {row["id"]: row for row in read_rows(dest / table_file("contents"), contents)}
     for message in read_rows(dest / table_file("messages"), messages):
         blob_id = by_id[message["content_id"]]["blob_id"]
-        data = blob_path(dest, blob_id).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == blob_id
+        sealed = blob_path(dest, blob_id).read_bytes()
+        assert b"Live " not in sealed  # the backup holds no message text in clear
+        assert hashlib.sha256(keyring.open(sealed, blob_id)).hexdigest() == blob_id
     rows = read_rows(dest / table_file("audit_log"), audit_log)
     entries = [to_entry(SimpleNamespace(**row)) for row in rows]
     report = verify_chain((chain_fields(e), e.prev_hash, e.hash) for e in entries)
@@ -240,7 +249,7 @@ async def test_a_backup_taken_while_mail_arrives_is_consistent(
         stop.set()
         await writer
     assert result.code == 0, result.err
-    rows = check_consistent(tmp_path / "live")
+    rows = check_consistent(tmp_path / "live", store_keyring(store))
     final = len(await src.messages.list_messages(dave, inbox.id, limit=500))
     in_backup = sum(
         1 for m in read_rows(tmp_path / "live" / table_file("messages"), messages)
@@ -288,7 +297,7 @@ DAMAGES: dict[str, tuple[Callable[[Path], Any], str]] = {
         "grants.jsonl is missing",
     ),
     "missing blob": (lambda d: one_blob(d).unlink(), "is missing"),
-    "changed blob": (lambda d: flip_byte(one_blob(d)), "does not match its SHA-256"),
+    "changed blob": (lambda d: flip_byte(one_blob(d)), "does not open with this server's keys"),
     "truncated manifest": (
         lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text()[:200]),
         "manifest.json is damaged",
@@ -350,6 +359,26 @@ async def test_a_damaged_backup_is_refused_and_nothing_is_written(
     assert len(result.err_lines) == 1 and says in result.err, result.err
     assert not (target / "securemail.db").exists() and not (target / "blobs").exists()
     assert not (target / "secrets").exists()
+
+
+async def test_a_backup_without_its_key_file_is_refused(
+    cli: Cli, store: TestStore, good_backup: Path, tmp_path: Path
+) -> None:
+    """The backup does not hold the data keys: restoring it where they are not installed
+    (a fresh key file is made) is refused before anything is written."""
+    target = tmp_path / "restored"
+    env = {**store.env, "SECUREMAIL_SERVER_DATA_DIR": str(target)}
+
+    result = await cli("restore", str(good_backup), env=env)
+
+    assert result.code == 2, result
+    assert "does not open with this server's keys" in result.err
+    assert "install the key file of the server that made the backup" in result.err
+    assert not (target / "securemail.db").exists() and not (target / "blobs").exists()
+
+
+def store_keyring(store: TestStore) -> Keyring:
+    return Keyring.load(store.data_dir / "secrets" / "data.keys", create=False)
 
 
 def one_blob_id(dest: Path) -> str:

@@ -9,18 +9,9 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.mail.parse import ParsedFields
-from securemail.store.repos.common import insert_ignore, now
+from securemail.store.repos.common import insert_ignore, keyring_of, now
+from securemail.store.repos.index import FTS_INSERT, index_params
 from securemail.store.schema import contents, folders, messages
-
-# The search-index row of one content, per dialect (also used by store/transfer.py).
-FTS_INSERT = {
-    "sqlite": "INSERT INTO content_fts (rowid, subject, from_addr, to_addrs, body) "
-    "VALUES (:id, :subject, :from_addr, :to_addrs, :body)",
-    "postgresql": "INSERT INTO content_search (content_id, doc) VALUES (:id, "
-    "setweight(to_tsvector('simple', :subject), 'A') || "
-    "to_tsvector('simple', :from_addr || ' ' || :to_addrs) || to_tsvector('simple', :body)) "
-    "ON CONFLICT DO NOTHING",
-}
 
 
 @dataclass(frozen=True)
@@ -62,16 +53,8 @@ async def ensure_contents(conn: AsyncConnection, items: Sequence[NewContent]) ->
         return known
     await conn.execute(insert_ignore(conn, contents, {}), [_content_row(i) for i in fresh])
     ids = await _content_ids(conn, list(unique))
-    rows = [
-        {
-            "id": ids[i.blob_id],
-            "subject": i.fields.subject,
-            "from_addr": i.fields.from_addr,
-            "to_addrs": f"{i.fields.to_addrs} {i.fields.cc_addrs}",
-            "body": i.fields.text,
-        }
-        for i in fresh
-    ]
+    keyring = keyring_of(conn)
+    rows = [index_params(keyring, ids[i.blob_id], i.fields) for i in fresh]
     await conn.execute(text(FTS_INSERT[conn.dialect.name]), rows)
     return ids
 

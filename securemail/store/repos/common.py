@@ -7,6 +7,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from securemail.security.sealing import Keyring
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -44,3 +46,14 @@ def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table)
     return (stmt.values(values) if values else stmt).on_conflict_do_nothing()
+
+
+KEYRING_OPTION = "securemail_keyring"  # the engine-wide execution option store/db.py sets
+
+
+def keyring_of(conn: AsyncConnection) -> Keyring:
+    sync = conn.sync_connection
+    keyring = sync.get_execution_options().get(KEYRING_OPTION) if sync is not None else None
+    if not isinstance(keyring, Keyring):
+        raise RuntimeError("this database was opened without a keyring: sealing needs one")
+    return keyring

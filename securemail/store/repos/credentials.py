@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from securemail.store.repos.common import as_utc, now
+from securemail.store.repos.common import as_utc, keyring_of, now
 from securemail.store.schema import app_passwords, users
 
 
@@ -58,13 +58,20 @@ async def delete_app_password(conn: AsyncConnection, user_id: int, password_id: 
     return bool(result.rowcount)
 
 
+def totp_context(user_id: int) -> str:
+    """The associated data a TOTP seed is sealed with: the user it belongs to."""
+    return f"totp:{user_id}"
+
+
 async def totp_secret(conn: AsyncConnection, user_id: int) -> str | None:
     found = await conn.scalar(select(users.c.totp_secret).where(users.c.id == user_id))
-    return str(found) if found else None
+    return keyring_of(conn).open_text(str(found), totp_context(user_id)) if found else None
 
 
 async def set_totp_secret(conn: AsyncConnection, user_id: int, secret: str | None) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(totp_secret=secret))
+    """Store the seed sealed (security/sealing.py); None ends the enrolment."""
+    value = keyring_of(conn).seal_text(secret, totp_context(user_id)) if secret else None
+    await conn.execute(update(users).where(users.c.id == user_id).values(totp_secret=value))
 
 
 async def password_hash(conn: AsyncConnection, user_id: int) -> str | None:

@@ -5,12 +5,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, select, text, update
+from sqlalchemy import Select, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import Flag, MessageSummary
 from securemail.mail.parse import ParsedFields
 from securemail.store.repos.common import as_utc, insert_ignore, now
+from securemail.store.repos.index import index_content
 from securemail.store.schema import contents, folders, messages, seen, users
 
 SORT_COLUMNS = {
@@ -50,31 +51,8 @@ async def find_or_insert_content(
         query = select(contents.c.id).where(contents.c.blob_id == blob_id)
         return int((await conn.execute(query)).scalar_one())
     content_id = int(new_id)
-    await _index(conn, content_id, fields)
+    await index_content(conn, content_id, fields)
     return content_id
-
-
-async def _index(conn: AsyncConnection, content_id: int, fields: ParsedFields) -> None:
-    params = {
-        "id": content_id,
-        "subject": fields.subject,
-        "from_addr": fields.from_addr,
-        "to_addrs": f"{fields.to_addrs} {fields.cc_addrs}",
-        "body": fields.text,
-    }
-    if conn.dialect.name == "sqlite":
-        sql = (
-            "INSERT INTO content_fts (rowid, subject, from_addr, to_addrs, body) "
-            "VALUES (:id, :subject, :from_addr, :to_addrs, :body)"
-        )
-    else:
-        sql = (
-            "INSERT INTO content_search (content_id, doc) VALUES (:id, "
-            "setweight(to_tsvector('simple', :subject), 'A') || "
-            "to_tsvector('simple', :from_addr || ' ' || :to_addrs) || "
-            "to_tsvector('simple', :body))"
-        )
-    await conn.execute(text(sql), params)
 
 
 async def allocate_uid(conn: AsyncConnection, folder_id: int) -> tuple[int, int]:

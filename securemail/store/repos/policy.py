@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from securemail.store.repos.common import as_utc, now
+from securemail.security.sealing import Keyring
+from securemail.store.repos.common import as_utc, keyring_of, now
 from securemail.store.schema import dkim_keys, tls_required_domains
 
 t = tls_required_domains.c
@@ -99,7 +100,7 @@ async def install_dkim_key(
             org_id=org_id,
             domain=domain,
             selector=selector,
-            private_key=private_key,
+            private_key=keyring_of(conn).seal_text(private_key, dkim_context(domain, selector)),
             public_key=public_key,
             active=True,
             created_at=now(),
@@ -122,7 +123,18 @@ async def signing_keys(conn: AsyncConnection, org_id: int | None) -> dict[str, S
     query = select(k.domain, k.selector, k.private_key).where(
         k.org_id == org_id, k.active.is_(True)
     )
+    keyring = keyring_of(conn)
     return {
-        r.domain: SigningKey(r.domain, r.selector, r.private_key.encode("ascii"))
+        r.domain: SigningKey(r.domain, r.selector, _open_key(keyring, r))
         for r in await conn.execute(query)
     }
+
+
+def dkim_context(domain: str, selector: str) -> str:
+    """The associated data a DKIM private key is sealed with: the row it belongs to."""
+    return f"dkim:{domain}:{selector}"
+
+
+def _open_key(keyring: Keyring, row: Any) -> bytes:
+    pem = keyring.open_text(row.private_key, dkim_context(row.domain, row.selector))
+    return pem.encode("ascii")

@@ -1,7 +1,8 @@
-"""Full-text and field search over messages, one method for SQLite FTS5 and PostgreSQL."""
+"""Full-text and field search over messages, one method for SQLite FTS5 and PostgreSQL.
+
+Free text is matched by keyed tokens (store/repos/index.py): the index holds no word."""
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, select, text
@@ -9,43 +10,38 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import MessageSummary
 from securemail.core.search import SearchQuery
-from securemail.store.repos.common import like_escape
+from securemail.store.repos.common import keyring_of, like_escape
+from securemail.store.repos.index import query_tokens
 from securemail.store.repos.messages import summary_query, to_summary
 from securemail.store.schema import contents, messages, seen
 
 # Each condition binds its own parameter; the SQL text itself holds no user input.
-_FTS_SQLITE = "contents.id IN (SELECT rowid FROM content_fts WHERE content_fts MATCH :term)"
-_FTS_SQLITE_SHORT = (
-    "contents.id IN (SELECT rowid FROM content_fts WHERE subject LIKE :term ESCAPE '\\' "
-    "OR from_addr LIKE :term ESCAPE '\\' OR to_addrs LIKE :term ESCAPE '\\' "
-    "OR body LIKE :term ESCAPE '\\')"
-)
+_FTS_SQLITE = "contents.id IN (SELECT rowid FROM content_fts WHERE content_fts MATCH :fts)"
 _FTS_POSTGRES = (
     "contents.id IN (SELECT content_id FROM content_search "
-    "WHERE doc @@ plainto_tsquery('simple', :term))"
+    "WHERE doc @@ plainto_tsquery('simple', :fts))"
 )
-
-
-def _fts_condition(dialect: str, index: int, term: str) -> ColumnElement[bool]:
-    """One free-text word: SQLite trigram FTS5 (substring) or PostgreSQL tsquery (word)."""
-    if dialect == "sqlite" and len(term) >= 3:  # quoted phrase: indexed substring match
-        sql, value = _FTS_SQLITE, '"' + term.replace('"', '""') + '"'
-    elif dialect == "sqlite":  # trigrams need 3 characters: scan for shorter words
-        sql, value = _FTS_SQLITE_SHORT, f"%{like_escape(term)}%"
-    else:
-        sql, value = _FTS_POSTGRES, term
-    name = f"term{index}"
-    clause = text(sql.replace(":term", f":{name}"))
-    return clause.bindparams(**{name: value})  # type: ignore[return-value]
-
 
 DRIVE_LIMIT = 400  # full-text hits fetched first, newest first: at least this many
 DRIVE_MAX = 5000  # and at most this many (4 pages of the largest page size)
 
 
-def _fts_query(terms: list[str]) -> str:
-    """Every word of 3+ characters as one FTS5 query: quoted phrases, implicitly ANDed."""
-    return " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+def _tokens(conn: AsyncConnection, query: SearchQuery) -> list[str] | None:
+    """Every keyed token the free-text words ask for (store/repos/index.py), all required;
+    None when a word holds no letter or digit: the index has nothing that could match it."""
+    keyring = keyring_of(conn)
+    found: dict[str, None] = {}
+    for term in query.terms():
+        tokens = query_tokens(keyring, term)
+        if not tokens:
+            return None
+        found.update(dict.fromkeys(tokens))
+    return list(found)
+
+
+def _fts_query(tokens: list[str]) -> str:
+    """FTS5: quoted tokens, implicitly ANDed; PostgreSQL's plainto_tsquery ANDs the words."""
+    return " ".join(f'"{t}"' for t in tokens)
 
 
 def _window(limit: int) -> int:
@@ -53,32 +49,30 @@ def _window(limit: int) -> int:
     return min(max(DRIVE_LIMIT, 4 * limit), DRIVE_MAX)
 
 
-async def _newest_hits(conn: AsyncConnection, query: SearchQuery, window: int) -> list[int] | None:
-    """On SQLite, the ids of the newest `window` + 1 contents matching every indexed word
-    (None: no indexed word, or PostgreSQL, whose planner chooses by statistics). FTS5 reads
-    them from the end of its lists and stops: cheap however common the word."""
-    long_terms = [t for t in query.terms() if len(t) >= 3]
-    if conn.dialect.name != "sqlite" or not long_terms:
+async def _newest_hits(conn: AsyncConnection, tokens: list[str], window: int) -> list[int] | None:
+    """On SQLite, the ids of the newest `window` + 1 contents holding every token (None: no
+    token, or PostgreSQL, whose planner chooses by statistics). FTS5 reads them from the end
+    of its lists and stops: cheap however common the word."""
+    if conn.dialect.name != "sqlite" or not tokens:
         return None
     rows = await conn.execute(
         text(
             "SELECT rowid FROM content_fts WHERE content_fts MATCH :q ORDER BY rowid DESC LIMIT :n"
         ),
-        {"q": _fts_query(long_terms), "n": window + 1},
+        {"q": _fts_query(tokens), "n": window + 1},
     )
     return [int(r[0]) for r in rows]
 
 
-def _conditions(dialect: str, query: SearchQuery) -> list[ColumnElement[bool]]:
-    terms = query.terms()
-    if dialect == "sqlite" and any(len(t) >= 3 for t in terms):  # one MATCH for all of them
-        long_terms = [t for t in terms if len(t) >= 3]
-        clause = text(_FTS_SQLITE.replace(":term", ":fts")).bindparams(fts=_fts_query(long_terms))
-        conds: list[ColumnElement[bool]] = [clause]  # type: ignore[list-item]
-        terms = [t for t in terms if len(t) < 3]
-    else:
-        conds = []
-    conds += [_fts_condition(dialect, i, term) for i, term in enumerate(terms)]
+def _conditions(dialect: str, query: SearchQuery, tokens: list[str]) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if tokens:
+        sql, value = (
+            (_FTS_SQLITE, _fts_query(tokens))
+            if dialect == "sqlite"
+            else (_FTS_POSTGRES, " ".join(tokens))
+        )
+        conds.append(text(sql).bindparams(fts=value))  # type: ignore[arg-type]
     for column, value in (
         (contents.c.from_addr, query.from_addr),
         (contents.c.to_addrs, query.to_addr),
@@ -116,7 +110,10 @@ async def search(
     if not folder_ids:
         return []
     window = _window(limit)
-    hits = await _newest_hits(conn, query, window)
+    tokens = _tokens(conn, query)
+    if tokens is None:
+        return []
+    hits = await _newest_hits(conn, tokens, window)
     if hits is not None and len(hits) <= window:
         return await _among(conn, folder_ids, user_id, query, hits, limit) if hits else []
     if hits is not None:
@@ -127,7 +124,7 @@ async def search(
             return found
     stmt = (
         summary_query(user_id)
-        .where(messages.c.folder_id.in_(folder_ids), *_conditions(conn.dialect.name, query))
+        .where(messages.c.folder_id.in_(folder_ids), *_conditions(conn.dialect.name, query, tokens))
         .order_by(messages.c.internal_date.desc(), messages.c.id.desc())
         .limit(limit)
     )
@@ -143,15 +140,14 @@ async def _among(
     limit: int,
 ) -> list[MessageSummary]:
     """The newest `limit` messages of these contents in the folders that meet the criteria
-    the index did not (short words, fields, dates, unseen, attachments). "+ 0" keeps SQLite
-    off the folder index: it starts from the contents instead."""
-    short = replace(query, text=" ".join(t for t in query.terms() if len(t) < 3))
+    the index did not (fields, dates, unseen, attachments). "+ 0" keeps SQLite off the
+    folder index: it starts from the contents instead."""
     stmt = (
         summary_query(user_id)
         .where(
             (messages.c.folder_id + 0).in_(folder_ids),
             messages.c.content_id.in_(content_ids),
-            *_conditions(conn.dialect.name, short),
+            *_conditions(conn.dialect.name, query, []),
         )
         .order_by(messages.c.internal_date.desc(), messages.c.id.desc())
         .limit(limit)
