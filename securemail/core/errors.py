@@ -31,3 +31,7 @@ class QuotaExceeded(SecuremailError):
 
 class TemporaryFailure(SecuremailError):
     """Try again later: the store is busy or an outside service did not answer."""
+
+
+class RateLimited(TemporaryFailure):
+    """Too much of something in too little time (messages per hour...): try again later."""

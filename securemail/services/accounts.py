@@ -283,17 +283,23 @@ class AccountAdminService:
         if taken or await mailbox_repo.find_mailbox_by_address(conn, key):
             raise AddressTaken(f"address {key} is already in use")
 
+    def require_importer(self, ctx: AccessContext, org_id: int | None = None) -> int | None:
+        """Refuse a caller who may not import users (into `org_id`), before the file is read
+        or checked; returns the organisation the import goes to (None: by each address)."""
+        _require_admin_role(ctx)
+        if org_id is None and ctx.role is Role.ORG_ADMIN:
+            org_id = ctx.org_id
+        if org_id is not None:
+            _require_org(ctx, org_id)
+        return org_id
+
     async def import_users(
         self, ctx: AccessContext, text: str, org_id: int | None = None
     ) -> ImportReport:
         """Create the users of a CSV file (header address,display_name[,role][,password]),
         each row in its own transaction: a refused row creates nothing, the others are
         created. A malformed file is refused whole, before anything is created."""
-        _require_admin_role(ctx)
-        if org_id is None and ctx.role is Role.ORG_ADMIN:
-            org_id = ctx.org_id
-        if org_id is not None:
-            _require_org(ctx, org_id)
+        org_id = self.require_importer(ctx, org_id)
         report = [await self._import_row(ctx, n, f, org_id) for n, f in parse_import(text)]
         created = sum(1 for r in report if r.created)
         async with self.deps.db.write() as conn:

@@ -36,6 +36,13 @@ def _require_service_admin(ctx: AccessContext) -> None:
         raise PermissionDenied("only the service administrator may do this")
 
 
+def _require_admin_role(ctx: AccessContext) -> None:
+    """Authorise first (DESIGN 3.2): a plain user is refused before anything they sent is
+    read, so a malformed request from them says "not allowed", never what was wrong in it."""
+    if ctx.role is Role.USER:
+        raise PermissionDenied("only an administrator may do this")
+
+
 def _require_admin(ctx: AccessContext, org_id: int) -> None:
     """Organisations you may not administer do not exist for you."""
     if not may_administer_org(ctx.principal, org_id):
@@ -123,6 +130,7 @@ class DirectoryService:
         password: str | None = None,
     ) -> tuple[User, str | None]:
         """Create a user and their personal mailbox; returns the one-time password if generated."""
+        _require_admin_role(ctx)
         addr = parse_address(address)
         if admin:
             _require_service_admin(ctx)
@@ -164,6 +172,7 @@ class DirectoryService:
     async def create_group(
         self, ctx: AccessContext, address: str, display_name: str | None = None
     ) -> Mailbox:
+        _require_admin_role(ctx)
         addr = parse_address(address)
         name = clean_display_name(display_name, addr.local)
         async with self.deps.db.write() as conn:

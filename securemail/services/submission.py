@@ -5,6 +5,7 @@ submission, webmail and the API all send through `submit`.
 """
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from securemail.config import Settings
 from securemail.core.addresses import Address, parse_address
 from securemail.core.context import AccessContext
-from securemail.core.errors import InvalidInput, PermissionDenied, QuotaExceeded
+from securemail.core.errors import InvalidInput, PermissionDenied, QuotaExceeded, RateLimited
 from securemail.core.events import MailboxChanged
 from securemail.core.model import Mailbox, SpecialUse
 from securemail.core.rights import MailboxKind, Right
@@ -25,6 +26,10 @@ from securemail.store.repos import directory as dir_repo
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
 from securemail.store.repos import queue as queue_repo
+from securemail.store.repos import submissions as submissions_repo
+from securemail.store.repos.common import now as utc_now
+
+log = logging.getLogger(__name__)
 
 SENT_BY_HEADER = "X-Securemail-Sent-By"
 STRIPPED_FIELDS = {"bcc", SENT_BY_HEADER.lower()}
@@ -61,6 +66,32 @@ class SubmissionService:
             raise refusal
         return mailbox
 
+    async def check_rate(self, ctx: AccessContext) -> None:
+        """RateLimited when the caller has submitted [limits] max_submissions_per_hour
+        messages in the last hour, whatever the channel and whoever they sent as. An early,
+        cheap answer (SMTP asks at MAIL FROM); `submit` counts again, exactly, as it commits."""
+        limit = self.deps.settings.limits.max_submissions_per_hour
+        if limit <= 0 or not ctx.user_id:
+            return
+        async with self.deps.db.read() as conn:
+            since = utc_now() - submissions_repo.WINDOW
+            used = await submissions_repo.count_since(conn, ctx.user_id, since)
+        if used >= limit:
+            raise _rate_refusal(ctx, used, limit)
+
+    async def _count_submission(self, conn: AsyncConnection, ctx: AccessContext) -> None:
+        """Count this message against the caller's hour, or refuse it (rolling back all of
+        it). Called after the audit entry is appended: the audit head lock orders every
+        submitting transaction on every node, so no two of them count at once."""
+        limit = self.deps.settings.limits.max_submissions_per_hour
+        if limit <= 0 or not ctx.user_id:
+            return
+        at = utc_now()
+        used = await submissions_repo.count_since(conn, ctx.user_id, at - submissions_repo.WINDOW)
+        if used >= limit:
+            raise _rate_refusal(ctx, used, limit)
+        await submissions_repo.record(conn, ctx.user_id, at)
+
     async def check_recipient(self, ctx: AccessContext, address: str) -> bool:
         """True if local (and existing), False if remote; NotFound-like InvalidInput for a
         local domain without that mailbox; PermissionDenied for a domain outside the
@@ -76,6 +107,7 @@ class SubmissionService:
         """Check From:/Sender: against the rights, keep a copy in the sending mailbox's Sent,
         deliver local recipients, queue the rest, all in one durable commit."""
         envelope_sender = await self.require_sender(ctx, mail_from)
+        await self.check_rate(ctx)
         async with self.deps.db.read() as conn:
             limits = await limits_for(conn, self.deps.settings, ctx.org_id)
             await _check_community(
@@ -174,8 +206,20 @@ class SubmissionService:
             detail=detail,
             org_id=sender.org_id,
         )
+        await self._count_submission(conn, ctx)  # after audit(): see there
         result = SubmitResult(sender.address, tuple(local), tuple(remote), copy_id)
         return result, events
+
+
+def _rate_refusal(ctx: AccessContext, used: int, limit: int) -> RateLimited:
+    log.warning(
+        "submission refused (%s): %s has sent %d messages in the last hour, limit %d",
+        ctx.channel, ctx.address, used, limit,
+    )  # fmt: skip
+    return RateLimited(
+        f"you have sent {limit} messages in the last hour, the most allowed: "
+        "nothing was sent, try again later"
+    )
 
 
 async def _check_community(

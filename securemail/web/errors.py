@@ -11,6 +11,7 @@ from securemail.core.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    RateLimited,
     SecuremailError,
     TemporaryFailure,
 )
@@ -23,6 +24,7 @@ STATUS: dict[type[SecuremailError], int] = {
     InvalidInput: 400,
     AuthenticationFailed: 401,
     QuotaExceeded: 413,
+    RateLimited: 429,  # before TemporaryFailure, its base: the first match wins
     TemporaryFailure: 503,
 }
 

@@ -46,10 +46,6 @@ SERVICE_ADMIN = "ops@service.example"
 WEB_PRINCIPALS = ("anon", "erin", "alice", "carol", "bob", "other", "admin", "service", "dave")
 API_PRINCIPALS = (*WEB_PRINCIPALS[:-1], "dave:read", "dave")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-FORM_BEFORE_ROLE = (
-    "a Manage holder (dave) posting an empty form to an administrators-only console form gets "
-    "400 about the form before the 403 about his role: authorise first (DESIGN 3.2)"
-)
 AUTOCONFIG = {"emailaddress": f"alice@{DEMO_DOMAIN}"}
 ERIN_MAIL = (
     b"From: Friend <friend@university.example>\r\nTo: erin@polres.co.uk\r\n"
@@ -310,7 +306,7 @@ def other_probes() -> list[Probe]:
         Probe("GET", "/admin/users", CONSOLE_ANY_ADMIN),
         Probe("POST", "/admin/users", CONSOLE_ANY_ADMIN, form={"address": ""}),
         Probe("GET", "/admin/users/import", CONSOLE_ANY_ADMIN),
-        Probe("POST", "/admin/users/import", CONSOLE_ANY_ADMIN, bug=FORM_BEFORE_ROLE),
+        Probe("POST", "/admin/users/import", CONSOLE_ANY_ADMIN),
         Probe("GET", "/admin/users/{address:path}", CONSOLE_ADMIN_ONLY, "user"),
         Probe(
             "POST",
@@ -320,9 +316,7 @@ def other_probes() -> list[Probe]:
             {"action": "end-sessions"},
         ),
         Probe("GET", "/admin/groups", CONSOLE_GROUPS),
-        Probe(
-            "POST", "/admin/groups", CONSOLE_ANY_ADMIN, form={"address": ""}, bug=FORM_BEFORE_ROLE
-        ),
+        Probe("POST", "/admin/groups", CONSOLE_ANY_ADMIN, form={"address": ""}),
         Probe("GET", "/admin/groups/{address}", CONSOLE_GROUP),
         Probe(
             "POST",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from securemail.core.errors import AuthenticationFailed
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from securemail.protocols.imap.session import Session
 
 CHANNEL = "imap"
+log = logging.getLogger(__name__)
 
 
 async def starttls(s: Session, cmd: Command) -> Outcome | None:
@@ -38,6 +40,10 @@ async def _log_in(s: Session, login: str, password: str) -> Outcome:
         )
     except AuthenticationFailed:
         raise No("authentication failed", "AUTHENTICATIONFAILED") from None
+    if not s.caps.acquire(ctx.user_id):  # RFC 5530 LIMIT; the session stays unauthenticated
+        log.info("imap: %s refused: [imap] max_connections_per_user reached", ctx.address)
+        raise No("Too many connections for this user", "LIMIT")
+    s.slot = ctx.user_id
     group = home.owner_user_id != ctx.user_id
     s.state = State(login=Login(ctx, home, group_login=group))
     return Outcome("OK", "logged in", f"CAPABILITY {AFTER_LOGIN}")

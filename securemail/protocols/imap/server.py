@@ -3,6 +3,7 @@
 import ssl
 
 from securemail.config import Settings
+from securemail.net.caps import SessionCaps
 from securemail.net.conn import Connection
 from securemail.net.listener import Listener
 from securemail.protocols.imap.session import ImapConfig, Session
@@ -30,10 +31,11 @@ def imap_listener(
     config: ImapConfig,
     *,
     max_per_ip: int,
+    caps: SessionCaps | None = None,
     implicit_tls: ssl.SSLContext | None = None,
 ) -> Listener:
     async def handle(conn: Connection) -> None:
-        await Session(conn, services, config, shutdown=conn.shutdown).run()
+        await Session(conn, services, config, shutdown=conn.shutdown, caps=caps).run()
 
     return Listener(
         name, handle, max_per_ip=max_per_ip, refusal=TOO_MANY_CONNECTIONS, tls=implicit_tls
@@ -43,10 +45,17 @@ def imap_listener(
 def imap_listeners(
     services: Services, settings: Settings, tls: ssl.SSLContext
 ) -> list[tuple[Listener, int]]:
-    """(listener, port) for IMAP with STARTTLS and IMAP over implicit TLS."""
+    """(listener, port) for IMAP with STARTTLS and IMAP over implicit TLS, sharing one count
+    of logged-in sessions per user (per node: each node counts its own)."""
     cap = settings.imap.max_connections_per_ip
-    plain = imap_listener("imap", services, imap_config(settings, tls), max_per_ip=cap)
+    caps = SessionCaps(settings.imap.max_connections_per_user)
+    plain = imap_listener("imap", services, imap_config(settings, tls), max_per_ip=cap, caps=caps)
     secure = imap_listener(
-        "imaps", services, imap_config(settings, None), max_per_ip=cap, implicit_tls=tls
+        "imaps",
+        services,
+        imap_config(settings, None),
+        max_per_ip=cap,
+        caps=caps,
+        implicit_tls=tls,
     )
     return [(plain, settings.imap.port), (secure, settings.imap.tls_port)]

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from securemail.core.errors import SecuremailError
+from securemail.net.caps import SessionCaps
 from securemail.net.conn import (
     Channel,
     ConnectionClosed,
@@ -69,11 +70,15 @@ class Session:
         config: ImapConfig,
         *,
         shutdown: Shutdown | None = None,
+        caps: SessionCaps | None = None,
     ) -> None:
         self.channel = channel
         self.shutdown = shutdown  # set by the listener when the server drains
         self.services = services
         self.config = config
+        # [imap] max_connections_per_user, shared by this node's IMAP listeners
+        self.caps = caps if caps is not None else SessionCaps(0)
+        self.slot: int | None = None  # the user id whose slot this session holds
         self.state = State()
         self.errors = 0
         self.closing = False
@@ -111,6 +116,9 @@ class Session:
             await self._bye(str(exc))
         except ConnectionClosed:
             return
+        finally:
+            if self.slot is not None:
+                self.caps.release(self.slot)
 
     async def _bye(self, text: str) -> None:
         with contextlib.suppress(ConnectionClosed):

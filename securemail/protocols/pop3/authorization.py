@@ -3,6 +3,7 @@ AUTH PLAIN (RFC 5034, RFC 4616), all ending in one login path."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from securemail.protocols.pop3.errors import CommandFailed
@@ -12,6 +13,7 @@ from securemail.wire.pop3 import Command
 if TYPE_CHECKING:
     from securemail.protocols.pop3.session import Session
 
+log = logging.getLogger(__name__)
 TLS_FIRST = "credentials are accepted only over TLS: use STLS or the TLS port"
 MECHANISMS = ("PLAIN",)
 
@@ -97,11 +99,19 @@ async def login(s: Session, name: str, password: str) -> bytes:
     key = (ctx.user_id, mailbox.id)
     if not s.locks.acquire(key):
         raise CommandFailed("this maildrop is open in another session", pop3.IN_USE)
+    if not s.caps.acquire(ctx.user_id):
+        # Not IN-USE (RFC 2449 8.1.1: this maildrop is locked): a temporary refusal that
+        # passes once another session ends (RFC 3206 4, as Dovecot answers its own cap).
+        s.locks.release(key)
+        log.info("pop3: %s refused: [pop3] max_connections_per_user reached", ctx.address)
+        raise CommandFailed("too many connections for this user", pop3.SYS_TEMP)
     try:
         drop = await s.services.maildrop.open(ctx, mailbox.id)
     except BaseException:
         s.locks.release(key)
+        s.caps.release(ctx.user_id)
         raise
+    s.slot = ctx.user_id
     s.enter_transaction(ctx, drop, key)
     size = sum(m.size for m in drop.messages)
     return pop3.ok(f"maildrop has {len(drop.messages)} messages ({size} octets)")

@@ -3,6 +3,7 @@
 import ssl
 
 from securemail.config import Settings
+from securemail.net.caps import SessionCaps
 from securemail.net.conn import Connection
 from securemail.net.listener import Listener
 from securemail.protocols.pop3.session import MaildropLocks, Pop3Config, Session
@@ -31,10 +32,11 @@ def pop3_listener(
     *,
     max_per_ip: int,
     locks: MaildropLocks,
+    caps: SessionCaps | None = None,
     implicit_tls: ssl.SSLContext | None = None,
 ) -> Listener:
     async def handle(conn: Connection) -> None:
-        await Session(conn, services, config, locks, shutdown=conn.shutdown).run()
+        await Session(conn, services, config, locks, shutdown=conn.shutdown, caps=caps).run()
 
     return Listener(name, handle, max_per_ip=max_per_ip, refusal=REFUSAL, tls=implicit_tls)
 
@@ -42,15 +44,20 @@ def pop3_listener(
 def pop3_listeners(
     services: Services, settings: Settings, tls: ssl.SSLContext
 ) -> list[tuple[Listener, int]]:
-    """(listener, port) for "pop3" (STLS) and "pop3s" (implicit TLS), sharing one lock table."""
+    """(listener, port) for "pop3" (STLS) and "pop3s" (implicit TLS), sharing one lock table
+    and one count of logged-in sessions per user (per node: each node counts its own)."""
     cap, locks = settings.pop3.max_connections_per_ip, MaildropLocks()
-    plain = pop3_listener("pop3", services, pop3_config(settings, tls), max_per_ip=cap, locks=locks)
+    caps = SessionCaps(settings.pop3.max_connections_per_user)
+    plain = pop3_listener(
+        "pop3", services, pop3_config(settings, tls), max_per_ip=cap, locks=locks, caps=caps
+    )
     secure = pop3_listener(
         "pop3s",
         services,
         pop3_config(settings, None),
         max_per_ip=cap,
         locks=locks,
+        caps=caps,
         implicit_tls=tls,
     )
     return [(plain, settings.pop3.port), (secure, settings.pop3.tls_port)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from securemail.core.context import AccessContext
 from securemail.core.errors import SecuremailError
+from securemail.net.caps import SessionCaps
 from securemail.net.conn import (
     Channel,
     ConnectionClosed,
@@ -77,12 +78,16 @@ class Session:
         locks: MaildropLocks | None = None,
         *,
         shutdown: Shutdown | None = None,
+        caps: SessionCaps | None = None,
     ) -> None:
         self.channel = channel
         self.shutdown = shutdown  # set by the listener when the server drains
         self.services = services
         self.config = config
         self.locks = locks if locks is not None else MaildropLocks()
+        # [pop3] max_connections_per_user, shared by this node's POP3 listeners
+        self.caps = caps if caps is not None else SessionCaps(0)
+        self.slot: int | None = None  # the user id whose slot this session holds
         self.state = State.AUTHORIZATION
         self.user_name: str | None = None  # from USER, waiting for PASS
         self.ctx: AccessContext | None = None
@@ -130,6 +135,8 @@ class Session:
                 await transaction.record_retrieved(self)
             if self.lock_key is not None:
                 self.locks.release(self.lock_key)
+            if self.slot is not None:
+                self.caps.release(self.slot)
 
     async def _last_words(self, data: bytes) -> None:
         with contextlib.suppress(ConnectionClosed):

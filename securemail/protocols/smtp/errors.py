@@ -7,6 +7,7 @@ from securemail.core.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    RateLimited,
     SecuremailError,
     TemporaryFailure,
 )
@@ -17,6 +18,7 @@ _TABLE: tuple[tuple[type[SecuremailError], int, str], ...] = (
     (AuthenticationFailed, 535, "5.7.8"),
     (NotFound, 550, "5.1.1"),
     (QuotaExceeded, 552, "5.3.4"),
+    (RateLimited, 451, "4.7.1"),  # as Postfix policy rate limits answer: try again later
     (TemporaryFailure, 451, "4.3.0"),
     (InvalidInput, 554, "5.6.0"),
     (Conflict, 554, "5.6.0"),

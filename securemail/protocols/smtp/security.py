@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from securemail.core.errors import AuthenticationFailed
@@ -11,6 +12,8 @@ from securemail.wire.smtp.replies import Reply
 
 if TYPE_CHECKING:
     from securemail.protocols.smtp.session import Session
+
+log = logging.getLogger(__name__)
 
 
 async def starttls(s: Session, arg: str) -> Reply | None:
@@ -22,6 +25,7 @@ async def starttls(s: Session, arg: str) -> Reply | None:
     await s.channel.start_tls(s.config.tls)
     # RFC 3207 4.2: forget everything learnt before TLS; the client must EHLO again.
     s.helo, s.esmtp, s.ctx = None, False, None
+    s.release_slot()
     s.reset_transaction()
     return None  # replied already
 
@@ -72,9 +76,13 @@ async def auth(s: Session, arg: str) -> Reply:
     if creds.authzid and creds.authzid.lower() != creds.authcid.lower():
         return replies.reply(535, "5.7.8", "authentication credentials invalid")
     try:
-        s.ctx, _mailbox = await s.services.auth.authenticate_mail_client(
+        ctx, _mailbox = await s.services.auth.authenticate_mail_client(
             creds.authcid, creds.password, channel="smtp", remote=s.channel.peer_ip
         )  # `user#group` works as for IMAP and POP3; the From: check decides what is sent
     except AuthenticationFailed:
         return replies.reply(535, "5.7.8", "authentication credentials invalid")
+    if not s.caps.acquire(ctx.user_id):  # RFC 4954 6: a temporary failure; stay anonymous
+        log.info("smtp: %s refused: [smtp] max_connections_per_user reached", ctx.address)
+        return replies.reply(454, "4.7.0", "too many connections for this user, try later")
+    s.ctx, s.slot = ctx, ctx.user_id
     return replies.reply(235, "2.7.0", "authentication successful")

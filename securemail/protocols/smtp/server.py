@@ -4,6 +4,7 @@ import ssl
 from collections.abc import Callable
 
 from securemail.config import Settings
+from securemail.net.caps import SessionCaps
 from securemail.net.conn import Connection
 from securemail.net.listener import Listener
 from securemail.protocols.smtp.session import MessageChecker, Session, SmtpConfig
@@ -37,9 +38,12 @@ def smtp_listener(
     implicit_tls: ssl.SSLContext | None = None,
     checker: MessageChecker | None = None,
     on_queued: Callable[[], None] | None = None,
+    caps: SessionCaps | None = None,
 ) -> Listener:
     async def handle(conn: Connection) -> None:
-        await Session(conn, services, config, checker, on_queued, shutdown=conn.shutdown).run()
+        await Session(
+            conn, services, config, checker, on_queued, shutdown=conn.shutdown, caps=caps
+        ).run()
 
     return Listener(
         name,
@@ -57,8 +61,10 @@ def smtp_listeners(
     checker: MessageChecker | None,
     on_queued: Callable[[], None] | None = None,
 ) -> list[tuple[Listener, int]]:
-    """(listener, port) for MX, submission and submissions, as configured."""
+    """(listener, port) for MX, submission and submissions, as configured, sharing one count
+    of authenticated sessions per user (per node: each node counts its own)."""
     cap = settings.smtp.max_connections_per_ip
+    caps = SessionCaps(settings.smtp.max_connections_per_user)
     mx = smtp_listener(
         "smtp",
         services,
@@ -66,6 +72,7 @@ def smtp_listeners(
         max_per_ip=cap,
         checker=checker,
         on_queued=on_queued,
+        caps=caps,
     )
     sub = smtp_listener(
         "submission",
@@ -73,6 +80,7 @@ def smtp_listeners(
         _config(settings, "submission", tls),
         max_per_ip=cap,
         on_queued=on_queued,
+        caps=caps,
     )
     subs = smtp_listener(
         "submissions",
@@ -81,6 +89,7 @@ def smtp_listeners(
         max_per_ip=cap,
         implicit_tls=tls,
         on_queued=on_queued,
+        caps=caps,
     )
     smtp = settings.smtp
     return [(mx, smtp.port), (sub, smtp.submission_port), (subs, smtp.submissions_port)]

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 from securemail.core.context import AccessContext
 from securemail.core.errors import SecuremailError
+from securemail.net.caps import SessionCaps
 from securemail.net.conn import (
     Channel,
     ConnectionClosed,
@@ -87,8 +88,12 @@ class Session:
         on_queued: Callable[[], None] | None = None,
         *,
         shutdown: Shutdown | None = None,
+        caps: SessionCaps | None = None,
     ) -> None:
         self.channel = channel
+        # [smtp] max_connections_per_user, shared by this node's SMTP listeners
+        self.caps = caps if caps is not None else SessionCaps(0)
+        self.slot: int | None = None  # the user id whose slot this session holds
         self.shutdown = shutdown  # set by the listener when the server drains
         self.on_queued = on_queued  # wakes the outbound worker when mail was queued
         self.services = services
@@ -125,6 +130,13 @@ class Session:
             await self._last_words(replies.SHUTTING_DOWN)
         except ConnectionClosed:
             return
+        finally:
+            self.release_slot()
+
+    def release_slot(self) -> None:
+        if self.slot is not None:
+            self.caps.release(self.slot)
+            self.slot = None
 
     async def _last_words(self, reply: Reply) -> None:
         with contextlib.suppress(ConnectionClosed):

@@ -60,6 +60,7 @@ async def mail(s: Session, arg: str) -> Reply:
             await s.services.submission.require_sender(s.ctx, cmd.address)
         except (PermissionDenied, InvalidInput) as exc:
             return replies.reply(550, "5.7.1", str(exc))
+        await s.services.submission.check_rate(s.ctx)  # over the hour's limit: 451 4.7.1
     s.envelope.mail_from = cmd.address
     s.commands_without_mail = 0
     return replies.reply(250, "2.1.0", "sender OK")

@@ -120,7 +120,9 @@ async def import_page(request: Request, admin: Admin) -> Response:
 
 @router.post("/admin/users/import")
 async def import_users(request: Request, admin: Admin) -> Response:
-    """Create the users of an uploaded CSV file and show what became of every row."""
+    """Create the users of an uploaded CSV file and show what became of every row. Who may
+    import is asked first: a caller who may not is refused before the upload is looked at."""
+    services_of(request).accounts.require_importer(admin.who.ctx, org_param(request))
     length = request.headers.get("content-length", "")
     if (length.isascii() and length.isdigit()) and int(length) > MAX_IMPORT_BYTES + UPLOAD_SLACK:
         error = f"The file is larger than {MAX_IMPORT_BYTES // 1024} KiB: split it."

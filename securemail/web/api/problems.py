@@ -20,6 +20,7 @@ from securemail.core.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    RateLimited,
     SecuremailError,
     TemporaryFailure,
 )
@@ -37,6 +38,7 @@ KINDS: dict[type[SecuremailError], tuple[int, str, str]] = {
     InvalidInput: (400, "invalid-input", "Invalid input"),
     AuthenticationFailed: (401, "unauthenticated", "Authentication required"),
     QuotaExceeded: (413, "too-large", "Limit exceeded"),
+    RateLimited: (429, "rate-limited", "Too many requests"),  # before TemporaryFailure
     TemporaryFailure: (503, "unavailable", "Temporarily unavailable"),
 }
 
@@ -186,6 +188,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "No such resource, or one you may not see"),
         (409, "Clashes with the current state"),
         (413, "A size or count limit would be exceeded"),
+        (429, "A rate limit was reached (messages per hour): try again later"),
         (503, "The store is busy: try again"),
     )
 }

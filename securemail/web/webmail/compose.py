@@ -11,7 +11,13 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from securemail.core.errors import InvalidInput, NotFound, PermissionDenied, QuotaExceeded
+from securemail.core.errors import (
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    RateLimited,
+)
 from securemail.core.model import Flag, SpecialUse
 from securemail.mail import headers
 from securemail.mail.compose import (
@@ -342,16 +348,19 @@ async def compose_post(request: Request, who: Who) -> Response:
         if action == "send":
             return await _send(request, who, sheet, draft, wants_json)
         return await _save(request, who, sheet, draft, wants_json)
-    except (InvalidInput, QuotaExceeded) as exc:
+    except (InvalidInput, QuotaExceeded, RateLimited) as exc:
         if wants_json:
             raise
-        status = 413 if isinstance(exc, QuotaExceeded) else 400
+        status = REFUSAL_STATUS.get(type(exc), 400)
         entries = await sidebar.mailboxes(services, who)
         here = sidebar.current(entries, sheet.mailbox_id or 0) or _own(entries, who)
         if here is None:
             raise
         kept = replace(sheet, carried=(), kept=frozenset())
         return await _page(request, who, entries, here, kept, status_code=status, error=str(exc))
+
+
+REFUSAL_STATUS: dict[type[Exception], int] = {QuotaExceeded: 413, RateLimited: 429}
 
 
 def _hostname(address: str) -> str:
