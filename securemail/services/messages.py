@@ -381,6 +381,16 @@ class MessageService:
             _mailbox, folder = await require_folder(conn, ctx, folder_id)
             return folder, await message_repo.list_folder_by_uid(conn, folder_id, ctx.user_id)
 
+    async def folder_changes(
+        self, ctx: AccessContext, folder_id: int, modseq: int
+    ) -> tuple[Folder, list[MessageSummary]]:
+        """A folder (read first) and its messages added or changed after `modseq`, with the
+        caller's \\Seen: what an IMAP session needs to bring its view up to date."""
+        async with self.deps.db.read() as conn:
+            _mailbox, folder = await require_folder(conn, ctx, folder_id)
+            changed = await message_repo.changed_since(conn, folder_id, ctx.user_id, modseq)
+            return folder, changed
+
     async def search_ids(self, ctx: AccessContext, folder_id: int, query: SearchQuery) -> set[int]:
         """Ids of every message in one folder matching `query` (IMAP SEARCH), unpaged."""
         limits = self.deps.settings.limits

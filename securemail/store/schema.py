@@ -149,6 +149,7 @@ messages = Table(
     Column("sent_by_user_id", ID, ForeignKey("users.id"), nullable=True),
     UniqueConstraint("folder_id", "uid", name="uq_messages_folder_uid"),
     Index("ix_messages_folder_date", "folder_id", "internal_date"),
+    Index("ix_messages_folder_modseq", "folder_id", "modseq"),  # 0011: changes since a MODSEQ
 )
 
 # Per-user \Seen: each member of a group mailbox has their own read state.

@@ -27,6 +27,15 @@ def _concerns(s: Session, event: Event) -> bool:
     return isinstance(event, GrantsChanged) and event.mailbox_id == view.mailbox.id
 
 
+def _concerns_any(s: Session, first: Event, queue: asyncio.Queue[Event]) -> bool:
+    """Whether `first` or any event already queued behind it concerns the view: one
+    refresh answers a burst (a delivery to many, a move of many) instead of one each."""
+    concerned = _concerns(s, first)
+    while not queue.empty():
+        concerned = _concerns(s, queue.get_nowait()) or concerned
+    return concerned
+
+
 async def _report(s: Session) -> None:
     view = s.state.view
     if view is not None:
@@ -48,7 +57,7 @@ async def idle(s: Session, cmd: Command) -> Outcome:
                     {reader, getter}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if getter in done:
-                    if _concerns(s, getter.result()):
+                    if _concerns_any(s, getter.result(), queue):
                         await _report(s)
                 else:
                     getter.cancel()

@@ -65,15 +65,6 @@ class View:
         picked = sorted({n for a, b in ranges for n in range(a, min(b, len(self.uids)) + 1)})
         return [(n, self.messages[self.uids[n - 1]]) for n in picked]
 
-    async def _state(self, s: Session) -> Folder:
-        """The folder now, with its message count: `get_folder` leaves `total` at 0, so the
-        count comes from the folder listing (one grouped index count for the mailbox)."""
-        listed = await s.services.mailboxes.list_folders(s.login.ctx, self.mailbox.id)
-        for folder in listed:
-            if folder.id == self.folder.id:
-                return folder
-        return await s.services.mailboxes.get_folder(s.login.ctx, self.folder.id)  # NotFound
-
     def _unchanged(self, state: Folder) -> bool:
         before = (self.folder.highestmodseq, self.folder.uidnext, self.exists)
         return (state.highestmodseq, state.uidnext, state.total) == before
@@ -83,40 +74,61 @@ class View:
             self.messages[summary.uid] = summary
 
     async def refresh(self, s: Session, *, allow_expunge: bool) -> list[bytes]:
-        """Reload the folder; the untagged EXPUNGE, EXISTS and FETCH lines to send. A folder
-        whose HIGHESTMODSEQ, UIDNEXT and count are unchanged is not reloaded: with
-        thousands of messages, reloading after every command would cost more than it."""
+        """Bring the view up to date; the untagged EXPUNGE, EXISTS and FETCH lines to send.
+
+        One read: the folder row (HIGHESTMODSEQ, UIDNEXT, count), then the messages changed
+        since our HIGHESTMODSEQ (new ones, flag and \\Seen changes: RFC 7162 3.1.1), an empty
+        index range when nothing changed. The whole folder is read again only when its count
+        says messages left it (an expunge)."""
         ctx = s.login.ctx
-        state = await self._state(s)
-        if self._unchanged(state):
-            self.folder = state
+        messages, since = s.services.messages, self.folder.highestmodseq
+        folder, changed = await messages.folder_changes(ctx, self.folder.id, since)
+        if self._unchanged(folder):  # one indexed row and an empty index range
+            self.folder = folder
             return []
-        folder, summaries = await s.services.messages.folder_view(ctx, self.folder.id)
-        fresh = {m.uid: m for m in summaries}
-        out: list[bytes] = []
-        if allow_expunge:
-            for index in range(len(self.uids) - 1, -1, -1):
-                if self.uids[index] not in fresh:
-                    out.append(f"* {index + 1} EXPUNGE\r\n".encode())
-                    del self.messages[self.uids[index]]
-                    del self.uids[index]
-        condstore = "CONDSTORE" in s.state.enabled
-        for seq, uid in enumerate(self.uids, 1):
-            new, old = fresh.get(uid), self.messages[uid]
-            if new is None or (new.flags, new.keywords, new.seen) == (
-                old.flags,
-                old.keywords,
-                old.seen,
-            ):
-                continue
-            self.messages[uid] = new
-            modseq = f" MODSEQ ({new.modseq})" if condstore else ""
-            flags = " ".join(flag_names(new))
-            out.append(f"* {seq} FETCH (UID {uid} FLAGS ({flags}){modseq})\r\n".encode())
-        added = [m for m in summaries if not self.uids or m.uid > self.uids[-1]]
+        added = [m for m in changed if not self.uids or m.uid > self.uids[-1]]
+        if folder.total != self.exists + len(added):  # some left: compare every UID
+            folder, summaries = await messages.folder_view(ctx, self.folder.id)
+            out = self._expunged(summaries, allow_expunge)
+            changed = summaries
+        else:
+            out = []
+        out += self._flag_changes(changed, "CONDSTORE" in s.state.enabled)
+        added = [m for m in changed if not self.uids or m.uid > self.uids[-1]]
         if added:
             self.uids += [m.uid for m in added]
             self.messages.update({m.uid: m for m in added})
             out.append(f"* {len(self.uids)} EXISTS\r\n".encode())
         self.folder = folder
+        return out
+
+    def _expunged(self, fresh_list: list[MessageSummary], allow_expunge: bool) -> list[bytes]:
+        """Drop the UIDs no longer in the folder (when EXPUNGE may be sent): their lines."""
+        if not allow_expunge:
+            return []
+        fresh = {m.uid for m in fresh_list}
+        out: list[bytes] = []
+        for index in range(len(self.uids) - 1, -1, -1):
+            if self.uids[index] not in fresh:
+                out.append(f"* {index + 1} EXPUNGE\r\n".encode())
+                del self.messages[self.uids[index]]
+                del self.uids[index]
+        return out
+
+    def _flag_changes(self, changed: list[MessageSummary], condstore: bool) -> list[bytes]:
+        """FETCH lines for the messages we show whose flags, keywords or \\Seen changed."""
+        out: list[bytes] = []
+        for new in changed:
+            old = self.messages.get(new.uid)
+            if old is None or (new.flags, new.keywords, new.seen) == (
+                old.flags,
+                old.keywords,
+                old.seen,
+            ):
+                continue
+            self.messages[new.uid] = new
+            seq = self.seq_of(new.uid)
+            modseq = f" MODSEQ ({new.modseq})" if condstore else ""
+            flags = " ".join(flag_names(new))
+            out.append(f"* {seq} FETCH (UID {new.uid} FLAGS ({flags}){modseq})\r\n".encode())
         return out

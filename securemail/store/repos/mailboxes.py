@@ -256,8 +256,9 @@ async def insert_folder(
 
 
 async def find_folder(conn: AsyncConnection, folder_id: int) -> Folder | None:
+    """The folder with its message count (kept in its row), not the caller's unseen count."""
     row = (await conn.execute(select(folders).where(folders.c.id == folder_id))).first()
-    return _folder(row) if row else None
+    return _folder(row, int(row.message_count)) if row else None
 
 
 async def find_folder_by_name(conn: AsyncConnection, mailbox_id: int, name: str) -> Folder | None:

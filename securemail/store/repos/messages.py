@@ -386,6 +386,19 @@ async def list_folder_by_uid(
     return to_summaries(await conn.execute(query))
 
 
+async def changed_since(
+    conn: AsyncConnection, folder_id: int, user_id: int, modseq: int
+) -> list[MessageSummary]:
+    """The messages of a folder added or changed after `modseq` (new ones, flag and \\Seen
+    changes all take a new MODSEQ: RFC 7162 3.1.1), in UID order."""
+    query = (
+        summary_query(user_id)
+        .where(messages.c.folder_id == folder_id, messages.c.modseq > modseq)
+        .order_by(messages.c.uid)
+    )
+    return to_summaries(await conn.execute(query))
+
+
 async def count_in_folder(conn: AsyncConnection, folder_id: int) -> int:
     query = select(func.count()).select_from(messages).where(messages.c.folder_id == folder_id)
     return int(await conn.scalar(query) or 0)
