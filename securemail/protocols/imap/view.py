@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,6 +27,25 @@ def flag_names(summary: MessageSummary) -> list[str]:
     if summary.seen:
         names.append("\\Seen")
     return names + list(summary.keywords)
+
+
+Changes = tuple[Folder, list[MessageSummary]]
+# Reads in flight, by (services, user, folder, MODSEQ): the sessions one event wakes (every
+# IDLE of a team on its group INBOX, a user's phone and desktop) share one read of the changes.
+_IN_FLIGHT: dict[tuple[int, int, int, int], asyncio.Future[Changes]] = {}
+
+
+async def _changes(s: Session, folder_id: int, since: int) -> Changes:
+    """The folder and its messages changed since `since`, as the caller may see them
+    (folder_changes checks the caller's rights), read once for every session asking now."""
+    ctx = s.login.ctx
+    key = (id(s.services), ctx.user_id, folder_id, since)
+    shared = _IN_FLIGHT.get(key)
+    if shared is None:
+        shared = asyncio.ensure_future(s.services.messages.folder_changes(ctx, folder_id, since))
+        _IN_FLIGHT[key] = shared
+        shared.add_done_callback(lambda _done: _IN_FLIGHT.pop(key, None))
+    return await asyncio.shield(shared)
 
 
 @dataclass
@@ -81,8 +101,8 @@ class View:
         index range when nothing changed. The whole folder is read again only when its count
         says messages left it (an expunge)."""
         ctx = s.login.ctx
-        messages, since = s.services.messages, self.folder.highestmodseq
-        folder, changed = await messages.folder_changes(ctx, self.folder.id, since)
+        messages = s.services.messages
+        folder, changed = await _changes(s, self.folder.id, self.folder.highestmodseq)
         if self._unchanged(folder):  # one indexed row and an empty index range
             self.folder = folder
             return []
