@@ -337,6 +337,7 @@ def run_ours(a: argparse.Namespace) -> Target:
     env |= {"SECUREMAIL_IMAP_PORT": "0", "SECUREMAIL_IMAP_TLS_PORT": "0"}
     env |= {"SECUREMAIL_IMAP_ALLOW_PLAIN_AUTH": "true", "SECUREMAIL_POP3_ALLOW_PLAIN_AUTH": "true"}
     env["SECUREMAIL_IMAP_MAX_CONNECTIONS_PER_IP"] = str(a.idle + 100)
+    env["SECUREMAIL_IMAP_MAX_CONNECTIONS_PER_USER"] = str(a.idle + 100)  # one bench user
     cli(env, "org", "create", "Bench", "--domain", DOMAIN)
     passwords = {}
     for user in [BIG, *IDLE_USERS]:  # app passwords: what mail clients are meant to use

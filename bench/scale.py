@@ -262,6 +262,9 @@ def node_env(url: str, nameserver: str, data_dir: Path, key_file: Path) -> dict[
         "SECUREMAIL_DATABASE_URL": url,
         "SECUREMAIL_DATABASE_BLOB_STORE": "database",  # the nodes share no disk
         "SECUREMAIL_AUTH_APP_PASSWORD_KEY_FILE": str(key_file),
+        "SECUREMAIL_SECURITY_KEY_FILE": str(key_file.with_name("data.keys")),  # one keyring
+        "SECUREMAIL_SMTP_MAX_CONNECTIONS_PER_USER": "200",
+        "SECUREMAIL_IMAP_MAX_CONNECTIONS_PER_USER": "200",
         "SECUREMAIL_DNS_NAMESERVERS": nameserver,
     }
 

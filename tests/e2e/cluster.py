@@ -82,6 +82,7 @@ def schema_env(schema: str, tmp_path: Path) -> dict[str, str]:
         "SECUREMAIL_DATABASE_SCHEMA": schema,
         "SECUREMAIL_DATABASE_BLOB_STORE": "database",  # nodes share no disk
         "SECUREMAIL_AUTH_APP_PASSWORD_KEY_FILE": str(tmp_path / "app-password.key"),
+        "SECUREMAIL_SECURITY_KEY_FILE": str(tmp_path / "data.keys"),  # one keyring: ADR 0016
         "SECUREMAIL_AUTH_ARGON2_TIME_COST": "1",
         "SECUREMAIL_AUTH_ARGON2_MEMORY_KIB": "1024",
         "SECUREMAIL_AUTH_ARGON2_PARALLELISM": "1",
