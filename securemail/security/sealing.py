@@ -106,8 +106,8 @@ def render_keyring(index: bytes, data: dict[int, bytes], staged: set[int] | None
     return "\n".join(lines) + "\n"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically with a file only its owner reads (mode 0600)."""
+def _temp_copy(path: Path, text: str) -> Path:
+    """`text` in a new, fsynced, owner-only (0600) file beside `path`; its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -116,6 +116,16 @@ def write_private(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with a file only its owner reads (mode 0600)."""
+    tmp = _temp_copy(path, text)
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -276,14 +286,8 @@ def text_key_id(value: str) -> int | None:
 def _create_exclusive(path: Path, text: str) -> None:
     """Write `text` to `path` unless it exists (FileExistsError): a temporary file linked into
     place, so a process that loses the race never reads a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = _temp_copy(path, text)
     try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
