@@ -155,3 +155,32 @@ async def test_newest_first_even_when_old_mail_is_appended_after_new(
     assert await newest(1) == ["Note 2"]
     assert await newest(2) == ["Note 2", "Note 1"]
     assert await newest(10) == ["Note 2", "Note 1", "Note 0", "Note archive"]
+
+
+async def test_a_word_matches_only_where_its_letters_stand_in_that_order(
+    team: Team, system: AccessContext
+) -> None:
+    # Found by bench/retrieval.py: with the trigrams of a word held as a set, "bmtok05555"
+    # matched every content holding "bmt", "mto", "tok", "ok0", "k05", "055" and "555"
+    # anywhere, in any order: all ten of bmtok05550..bmtok05559.
+    services = team.services
+    box = await services.mailboxes.get_personal_mailbox(team.bob)
+    for n in range(10):
+        raw = f"From: ops@polres.co.uk\r\nSubject: Ref {n}\r\n\r\nCase bmtok0555{n} filed.\r\n"
+        await services.delivery.deliver(system, raw.encode(), [BOB])
+    raw = b"From: ops@polres.co.uk\r\nSubject: Split\r\n\r\nThe xabc bcdy case.\r\n"
+    await services.delivery.deliver(system, raw, [BOB])
+
+    async def subjects(text: str) -> set[str]:
+        hits = await services.messages.search(team.bob, box.id, SearchQuery(text=text))
+        return {m.subject for m in hits}
+
+    assert await subjects("bmtok05555") == {"Ref 5"}
+    assert await subjects("tok05551") == {"Ref 1"}  # a substring inside the word
+    assert len(await subjects("bmtok0555")) == 10  # a prefix of all ten
+    assert await subjects("k05555") == {"Ref 5"}
+    assert await subjects("bmtok05555 filed") == {"Ref 5"}
+    assert await subjects("abcd") == set()  # "abc" and "bcd" stand in two words, not one
+    assert await subjects("xabc") == {"Split"}
+    assert await subjects("5555") == {"Ref 5"}
+    assert await subjects("5550") == {"Ref 0"}

@@ -2,10 +2,14 @@
 
 The index never holds a word of a message. Each word is case-folded and split into its
 trigrams (words under three letters stay whole), and each trigram is stored as its keyed token
-(security/sealing.py). A query word asks for every token of its trigrams, so any substring of
-three or more letters within a word is found, as IMAP SEARCH (RFC 3501 section 6.4.4,
-"substring") expects; a query word of one or two letters finds it only as a whole word.
-Both engines index the same token text: SQLite FTS5 (unicode61) and PostgreSQL tsvector.
+(security/sealing.py). A content's text is the run of tokens of each distinct word, in the
+word's order, each run ended by a boundary; the runs are sorted by their tokens, so the text
+says nothing of the order of words. A query word asks for the run of its own trigrams as a
+phrase, so exactly the contents with a word holding it as a substring of three or more letters
+are found, as IMAP SEARCH (RFC 3501 section 6.4.4, "substring") expects; a query word of one or
+two letters finds it only as a whole word. Both engines index the same text: SQLite FTS5
+(unicode61) asks the phrase itself; PostgreSQL finds candidates by a tsvector of the tokens
+and keeps those whose token text holds the phrase.
 """
 
 import re
@@ -19,13 +23,15 @@ from securemail.store.repos.common import keyring_of
 
 _WORD = re.compile(r"\w+")
 MAX_INDEXED_WORD = 64  # longer "words" (base64 runs, hashes) add tokens, not findability
+BOUNDARY = "z"  # ends each word's run; never a token (tokens are 16 hex digits)
 
 # The search-index row of one content, per dialect (also used by store/transfer.py).
 FTS_INSERT = {
     "sqlite": "INSERT INTO content_fts (rowid, subject, from_addr, to_addrs, body) "
     "VALUES (:id, :subject, :from_addr, :to_addrs, :body)",
-    "postgresql": "INSERT INTO content_search (content_id, doc) VALUES (:id, "
-    "to_tsvector('simple', :subject || ' ' || :from_addr || ' ' || :to_addrs || ' ' || :body)) "
+    "postgresql": "INSERT INTO content_search (content_id, doc, seq) "
+    "SELECT :id, strip(to_tsvector('simple', d)), ' ' || d || ' ' FROM (SELECT "
+    "CAST(:subject AS TEXT) || ' ' || :from_addr || ' ' || :to_addrs || ' ' || :body AS d) AS s "
     "ON CONFLICT DO NOTHING",
 }
 
@@ -42,23 +48,17 @@ def words(value: str) -> list[str]:
 
 
 def index_text(keyring: Keyring, value: str) -> str:
-    """The distinct tokens of `value`, space separated (order says nothing either)."""
-    pieces: set[str] = set()
-    for word in set(words(value)):  # each distinct word once: mail repeats itself
-        word = word[:MAX_INDEXED_WORD]
-        if len(word) < 3:
-            pieces.add("w" + word)
-        else:
-            pieces.update(["t" + word[i : i + 3] for i in range(len(word) - 2)])
-    return " ".join(sorted(keyring.tokens(pieces)))
+    """Each distinct word of `value` as the run of its tokens ended by BOUNDARY, the runs in
+    the order of their tokens (not of the words), space separated."""
+    distinct = {word[:MAX_INDEXED_WORD] for word in words(value)}  # mail repeats itself
+    runs = sorted(" ".join(keyring.tokens(_pieces(word))) for word in distinct)
+    return " ".join(f"{run} {BOUNDARY}" for run in runs)
 
 
-def query_tokens(keyring: Keyring, term: str) -> list[str]:
-    """The tokens a content must hold to match the query word `term` (empty: none to ask)."""
-    pieces: dict[str, None] = {}
-    for word in words(term):
-        pieces.update(dict.fromkeys(_pieces(word[:MAX_INDEXED_WORD])))
-    return keyring.tokens(pieces)
+def query_phrases(keyring: Keyring, term: str) -> list[list[str]]:
+    """The runs of tokens a content must hold, each as a phrase, to match the query text
+    `term`: one per word (empty: the text has no word to ask)."""
+    return [keyring.tokens(_pieces(word[:MAX_INDEXED_WORD])) for word in words(term)]
 
 
 def index_params(keyring: Keyring, content_id: int, fields: ParsedFields) -> dict[str, object]:

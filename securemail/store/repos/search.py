@@ -1,17 +1,19 @@
 """Full-text and field search over messages, one method for SQLite FTS5 and PostgreSQL.
 
-Free text is matched by keyed tokens (store/repos/index.py): the index holds no word."""
+Free text is matched by keyed tokens (store/repos/index.py): the index holds no word. Each
+query word is a phrase of tokens: SQLite FTS5 matches it; PostgreSQL narrows by its tsvector
+(every token, any order) and keeps the contents whose token text holds each phrase."""
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import MessageSummary
 from securemail.core.search import SearchQuery
 from securemail.store.repos.common import keyring_of, like_escape
-from securemail.store.repos.index import query_tokens
+from securemail.store.repos.index import query_phrases
 from securemail.store.repos.messages import summary_query, to_summary
 from securemail.store.schema import contents, messages, seen
 
@@ -19,29 +21,40 @@ from securemail.store.schema import contents, messages, seen
 _FTS_SQLITE = "contents.id IN (SELECT rowid FROM content_fts WHERE content_fts MATCH :fts)"
 _FTS_POSTGRES = (
     "contents.id IN (SELECT content_id FROM content_search "
-    "WHERE doc @@ plainto_tsquery('simple', :fts))"
+    "WHERE doc @@ plainto_tsquery('simple', :fts){phrases})"
 )
+_PHRASE_POSTGRES = " AND strpos(seq, :phrase{n}) > 0"  # the token text is ' '-framed
 
 DRIVE_LIMIT = 400  # full-text hits fetched first, newest first: at least this many
 DRIVE_MAX = 5000  # and at most this many (4 pages of the largest page size)
 
 
-def _tokens(conn: AsyncConnection, query: SearchQuery) -> list[str] | None:
-    """Every keyed token the free-text words ask for (store/repos/index.py), all required;
-    None when a word holds no letter or digit: the index has nothing that could match it."""
+def _phrases(conn: AsyncConnection, query: SearchQuery) -> list[list[str]] | None:
+    """The run of keyed tokens each free-text word asks for (store/repos/index.py), all
+    required; None when a term holds no letter or digit: the index has nothing to match it."""
     keyring = keyring_of(conn)
-    found: dict[str, None] = {}
+    found: dict[tuple[str, ...], None] = {}
     for term in query.terms():
-        tokens = query_tokens(keyring, term)
-        if not tokens:
+        phrases = query_phrases(keyring, term)
+        if not phrases:
             return None
-        found.update(dict.fromkeys(tokens))
-    return list(found)
+        found.update(dict.fromkeys(tuple(p) for p in phrases))
+    return [list(p) for p in found]
 
 
-def _fts_query(tokens: list[str]) -> str:
-    """FTS5: quoted tokens, implicitly ANDed; PostgreSQL's plainto_tsquery ANDs the words."""
-    return " ".join(f'"{t}"' for t in tokens)
+def _fts_query(phrases: list[list[str]]) -> str:
+    """FTS5: each word's tokens as one quoted phrase; phrases are implicitly ANDed."""
+    return " ".join('"' + " ".join(phrase) + '"' for phrase in phrases)
+
+
+def _postgres_condition(phrases: list[list[str]]) -> TextClause:
+    """Every token through the GIN index, then each phrase in the ' '-framed token text."""
+    sql = _FTS_POSTGRES.format(
+        phrases="".join(_PHRASE_POSTGRES.format(n=n) for n in range(len(phrases)))
+    )
+    values = {f"phrase{n}": " " + " ".join(p) + " " for n, p in enumerate(phrases)}
+    every = " ".join(dict.fromkeys(t for p in phrases for t in p))
+    return text(sql).bindparams(fts=every, **values)
 
 
 def _window(limit: int) -> int:
@@ -49,30 +62,34 @@ def _window(limit: int) -> int:
     return min(max(DRIVE_LIMIT, 4 * limit), DRIVE_MAX)
 
 
-async def _newest_hits(conn: AsyncConnection, tokens: list[str], window: int) -> list[int] | None:
-    """On SQLite, the ids of the newest `window` + 1 contents holding every token (None: no
-    token, or PostgreSQL, whose planner chooses by statistics). FTS5 reads them from the end
+async def _newest_hits(
+    conn: AsyncConnection, phrases: list[list[str]], window: int
+) -> list[int] | None:
+    """On SQLite, the ids of the newest `window` + 1 contents holding every phrase (None: no
+    phrase, or PostgreSQL, whose planner chooses by statistics). FTS5 reads them from the end
     of its lists and stops: cheap however common the word."""
-    if conn.dialect.name != "sqlite" or not tokens:
+    if conn.dialect.name != "sqlite" or not phrases:
         return None
     rows = await conn.execute(
         text(
             "SELECT rowid FROM content_fts WHERE content_fts MATCH :q ORDER BY rowid DESC LIMIT :n"
         ),
-        {"q": _fts_query(tokens), "n": window + 1},
+        {"q": _fts_query(phrases), "n": window + 1},
     )
     return [int(r[0]) for r in rows]
 
 
-def _conditions(dialect: str, query: SearchQuery, tokens: list[str]) -> list[ColumnElement[bool]]:
+def _conditions(
+    dialect: str, query: SearchQuery, phrases: list[list[str]]
+) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
-    if tokens:
-        sql, value = (
-            (_FTS_SQLITE, _fts_query(tokens))
+    if phrases:
+        found = (
+            text(_FTS_SQLITE).bindparams(fts=_fts_query(phrases))
             if dialect == "sqlite"
-            else (_FTS_POSTGRES, " ".join(tokens))
+            else _postgres_condition(phrases)
         )
-        conds.append(text(sql).bindparams(fts=value))  # type: ignore[arg-type]
+        conds.append(found)  # type: ignore[arg-type]
     for column, value in (
         (contents.c.from_addr, query.from_addr),
         (contents.c.to_addrs, query.to_addr),
@@ -110,10 +127,10 @@ async def search(
     if not folder_ids:
         return []
     window = _window(limit)
-    tokens = _tokens(conn, query)
-    if tokens is None:
+    phrases = _phrases(conn, query)
+    if phrases is None:
         return []
-    hits = await _newest_hits(conn, tokens, window)
+    hits = await _newest_hits(conn, phrases, window)
     if hits is not None and len(hits) <= window:
         return await _among(conn, folder_ids, user_id, query, hits, limit) if hits else []
     if hits is not None:
@@ -124,7 +141,9 @@ async def search(
             return found
     stmt = (
         summary_query(user_id)
-        .where(messages.c.folder_id.in_(folder_ids), *_conditions(conn.dialect.name, query, tokens))
+        .where(
+            messages.c.folder_id.in_(folder_ids), *_conditions(conn.dialect.name, query, phrases)
+        )
         .order_by(messages.c.internal_date.desc(), messages.c.id.desc())
         .limit(limit)
     )
