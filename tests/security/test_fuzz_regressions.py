@@ -104,6 +104,21 @@ def test_sanitiser_keeps_em_units_and_exponents() -> None:
 
 
 @pytest.mark.parametrize(
+    "style", ["width: calc(100% dth: calc(100% 2 2px)", "width: calc(1px", "width: 1px)"]
+)
+def test_sanitiser_drops_a_declaration_with_unbalanced_parentheses(style: str) -> None:
+    """`calc(` left open was cut differently by nh3 on a second pass: not idempotent."""
+    once, _ = sanitise_html(f'<div style="{style}">x</div>', allow_remote=False)
+    assert once == "<div>x</div>"
+
+
+def test_sanitiser_keeps_balanced_calc() -> None:
+    once, _ = sanitise_html('<p style="width: calc(100% - 2px)">x</p>', allow_remote=False)
+    assert once == '<p style="width:calc(100% - 2px)">x</p>'
+    assert sanitise_html(once, allow_remote=False)[0] == once
+
+
+@pytest.mark.parametrize(
     ("target", "data"),
     [
         ("imap", b"a2 UID FETCH 1\xc2\xb2:*,4 (FLAGS)"),
@@ -115,6 +130,7 @@ def test_sanitiser_keeps_em_units_and_exponents() -> None:
         ("html", REOPENED_FORMATTING),
         ("html", b'\x01<div style= width: calc(100% - 2px)"><svg></svg></div>'),
         ("html", b'\x01<div style="width: calc(100e.org/" onclic/div>k="x()">link</a>'),
+        ("html", b'\x01<div style="width: calc(100%dth: calc(100% 2 2px)tyle="widt<svi v>'),
     ],
 )
 def test_fuzz_harness_accepts_the_former_crash(target: str, data: bytes) -> None:
