@@ -12,6 +12,7 @@ the full-text index (BLAKE2b keyed, 64 bits), and changing it means rebuilding t
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -30,6 +31,8 @@ NONCE_BYTES = 12
 HEADER_BYTES = len(MAGIC) + 4 + NONCE_BYTES
 RELOAD_SECONDS = 2.0  # how often a keyring looks at its file for a key added by a rotation
 _TOKEN_CACHE_MAX = 200_000
+
+log = logging.getLogger(__name__)
 
 
 class KeyringError(ValueError):
@@ -206,8 +209,15 @@ class Keyring:
             changed = self.path.stat().st_mtime_ns != self._mtime
         except OSError:
             return  # keep the keys we have; opening will say if one is missing
-        if changed:
+        if not changed:
+            return
+        try:
             self.reload()
+        except (KeyringError, OSError, UnicodeDecodeError) as exc:
+            # An operator's half-made edit must not stop sealing: keep the keys in hand,
+            # say so, and try again when the file changes next.
+            self._mtime = self.path.stat().st_mtime_ns if self.path.exists() else self._mtime
+            log.error("key file not reloaded, keeping the keys in use: %s", exc)
 
     # -- sealing ---------------------------------------------------------------------------
 

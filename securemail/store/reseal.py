@@ -60,9 +60,12 @@ async def reseal(
     async with db.read() as conn:
         wanted = list(await referenced_blobs(conn))
     done = 0
+    # Files are replaced by rename outside any transaction: holding SQLite's single writer
+    # through a batch of fsyncs would only stall deliveries. Database blobs are rows: a write.
+    transaction = db.read if blobs.writes_outside_transaction else db.write
     for start in range(0, len(wanted), BATCH):
         chunk = wanted[start : start + BATCH]
-        async with db.write() as conn:
+        async with transaction() as conn:
             found = await blobs.key_ids(conn, chunk)
             for blob_id, kid in found.items():
                 if kid != current:

@@ -1,10 +1,14 @@
 """The keyring: sealed values open only in their own place, under a key the ring holds; a
 rotation on one machine is picked up by a keyring already loaded elsewhere."""
 
+import logging
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+from securemail.security import sealing
 from securemail.security.sealing import (
     MAGIC,
     Keyring,
@@ -118,3 +122,28 @@ def test_a_staged_key_opens_but_does_not_seal_until_rotated(
     assert operator.current_id == 2 and operator.key_ids == [1, 2]
     assert not any(line.endswith("staged") for line in path.read_text().splitlines())
     assert staged_node.open(operator.seal(MAIL, "b"), "b") == MAIL
+
+
+def test_a_malformed_edit_of_the_key_file_keeps_the_keys_in_use(
+    keyring: Keyring,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A node serving mail goes on sealing when an operator saves a broken key file, and
+    takes the file again once it is mended."""
+    monkeypatch.setattr(sealing, "RELOAD_SECONDS", 0.0)
+    path = tmp_path / "data.keys"
+    good = path.read_text()
+    path.write_text(good + "key 2 not-base64\n")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+
+    with caplog.at_level(logging.ERROR, logger="securemail.security.sealing"):
+        sealed = keyring.seal(MAIL, "blob-1")
+    assert sealed_key_id(sealed) == 1 and keyring.open(sealed, "blob-1") == MAIL
+    assert "key file not reloaded, keeping the keys in use" in caplog.text
+    assert "line" in caplog.text
+
+    path.write_text(good)
+    assert Keyring.load(path, create=False).rotate() == 2  # mended, and a key added
+    assert sealed_key_id(keyring.seal(MAIL, "blob-2")) == 2
