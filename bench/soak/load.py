@@ -42,6 +42,9 @@ PROBE_TO = f"erin@{DOMAIN}"  # only the probe writes to erin: her IDLE sessions 
 SMTP_TO = [f"{n}@{DOMAIN}" for n in ("alice", "bob", "carol", "dave")] + [GROUP]
 IDLE_AT = [(f"{n}@{DOMAIN}", "INBOX") for n in ("alice", "bob", "carol", "dave", "erin")]
 IDLE_AT.append((f"bob@{DOMAIN}", f"Shared/{GROUP}/INBOX"))
+# --steady: who keeps each delivered-to INBOX at a constant size (dave holds Delete on the group)
+TRIM_AT = [(f"{n}@{DOMAIN}", "INBOX") for n in ("alice", "bob", "carol", "dave", "erin")]
+TRIM_AT.append((f"dave@{DOMAIN}", f"Shared/{GROUP}/INBOX"))
 WEB_USERS = [f"{n}@{DOMAIN}" for n in ("alice", "bob", "carol", "dave")]
 WORDS = ["evaluation", "pilot", "custody", "warrant", "enquiry", "statistics", "patrol"]
 GROUP_LINK = re.compile(
@@ -64,6 +67,7 @@ class Stats:
     web_ms: dict[str, list[float]] = field(default_factory=dict)
     exists_heard: int = 0
     idles: int = 0
+    trimmed: int = 0  # messages expunged by --steady
     probe_ms: list[float] = field(default_factory=list)
     probe: tuple[int, float] = (0, 0.0)  # number and start of the last probe message
 
@@ -185,6 +189,26 @@ async def idle_session(imap: Imap, stats: Stats, reidle: float, timed: bool) -> 
         await imap.close()
 
 
+async def trim_loop(imap: Imap, keep: int, stats: Stats) -> None:
+    """Every 10 s, expunge the oldest messages beyond the newest `keep`: constant mailboxes,
+    so that memory that still grows is not mail held by the IDLE views."""
+    try:
+        while stats.running():
+            await asyncio.sleep(10)
+            found = await imap.command("UID SEARCH ALL")
+            uids = sorted(int(u) for line in found if line.startswith(b"* SEARCH")
+                          for u in line.split()[2:])  # fmt: skip
+            if len(uids) > keep:
+                last = uids[len(uids) - keep - 1]
+                await imap.command(f"UID STORE 1:{last} +FLAGS.SILENT (\\Deleted)")
+                await imap.command("EXPUNGE")
+                stats.trimmed += len(uids) - keep
+    except Exception as exc:
+        stats.error("imap trim", exc)
+    finally:
+        await imap.close()
+
+
 # ---- webmail -------------------------------------------------------------------------------
 
 
@@ -290,6 +314,9 @@ async def soak(
     tasks.append(probe_loop(ports["smtp"], stats, args.probe))
     for imap, (user, _folder) in zip(imaps, targets, strict=True):
         tasks.append(idle_session(imap, stats, args.reidle, timed=user == PROBE_TO))
+    if args.steady:
+        trims = [await imap_open(ports["imap"], u, pw[u], f) for u, f in TRIM_AT]
+        tasks += [trim_loop(imap, args.steady, stats) for imap in trims]
     think = (args.think_min, args.think_max)
     tasks += [web_session(w, stats, think, n) for n, w in enumerate(webs)]
     tasks.append(monitor(serve, stats, rss, started))
@@ -312,6 +339,7 @@ def report(stats: Stats, rss: list[str], args: argparse.Namespace, after: list[s
         f"sessions: {args.smtp} SMTP (pause ~{args.smtp_pause} s), {args.imap} IMAP IDLE, "
         f"{args.web} webmail (think {args.think_min}-{args.think_max} s), "
         f"IDLE probe every {args.probe} s"
+        + (f"; each INBOX trimmed to {args.steady} messages" if args.steady else "")
     )
     print("| measure | median / p99 / max |")
     print("|---|---|")
@@ -321,7 +349,8 @@ def report(stats: Stats, rss: list[str], args: argparse.Namespace, after: list[s
     print(f"| IDLE: probe delivered -> EXISTS heard | {percentiles(stats.probe_ms)} |")
     rate = len(stats.smtp_ms) / args.minutes / 60
     print(f"messages delivered: {len(stats.smtp_ms)} ({rate:.1f}/s)")
-    print(f"IDLE commands: {stats.idles}; EXISTS heard: {stats.exists_heard}")
+    print(f"IDLE commands: {stats.idles}; EXISTS heard: {stats.exists_heard}; "
+          f"expunged by --steady: {stats.trimmed}")  # fmt: skip
     for line in rss:
         print(f"  {line}")
     print(f"errors: {dict(stats.errors) or 0}")
@@ -367,6 +396,8 @@ def main() -> None:
     parser.add_argument("--think-max", type=float, default=3.0)
     parser.add_argument("--reidle", type=float, default=240, help="s between re-IDLEs")
     parser.add_argument("--probe", type=float, default=10, help="s between IDLE probe messages")
+    steady = "keep each INBOX at this many messages (0: let them grow)"
+    parser.add_argument("--steady", type=int, default=0, help=steady)
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database")
     parser.add_argument("--keep", default="", help="data directory (default: a new temp dir)")
     args = parser.parse_args()
