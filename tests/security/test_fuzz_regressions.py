@@ -17,6 +17,12 @@ REOPENED_FORMATTING = (
     b" <p~>e'p~Hel<b>><b>><A>>o;tp<Apt><table background=>\xbd<t<\x00<p/p~>el <b>><A>>"
     b"<A>h<b>><\x00<p/p~>el <b>><A>></\x00\x00"
 )
+# the inner multipart has no boundary, 8-bit octets, and a NUL in its charset name
+NUL_CHARSET_FORWARDED = (
+    b"From: a@example.org\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"From: inner@example.org\r\nContent-Type: multipart/mixed; charset=ut\x00f\r\n\r\n"
+    b"body \xff\r\n"
+)
 BOUNDARYLESS_8BIT = (
     b"Content-Type: multipart/mixed\r\n\r\n--XX\r\nCon\xf8: x\r\n\r\nbody\r\n--XX--\r\n"
 )
@@ -66,6 +72,14 @@ def test_mime_header_of_a_boundaryless_multipart_with_8bit_octets() -> None:
         == b"Content-Type: multipart/mixed\r\n\r\n"
     )
     assert structure.section(BOUNDARYLESS_8BIT, "1.TEXT", []) == b""
+
+
+def test_bodystructure_of_a_forwarded_part_with_a_nul_in_its_charset() -> None:
+    """The stdlib writer raised ValueError ("embedded null character") decoding the body."""
+    msg = structure.parse(NUL_CHARSET_FORWARDED)
+    shown = structure.bodystructure(msg, extended=True)
+    assert shown.startswith(b'("MESSAGE" "RFC822"'), shown
+    assert structure.section(NUL_CHARSET_FORWARDED, "1", []).endswith(b"body \xff\r\n")
 
 
 def test_mime_header_with_a_group_separator_in_a_field() -> None:
@@ -126,6 +140,7 @@ def test_sanitiser_keeps_balanced_calc() -> None:
         ("imap", b'a3 APPEND INBOX (\\Seen) "01-Jan-2024 10:00:00 +0000" \xc2\xb2 {2}\r\nhi\r\n'),
         ("mime", FORWARDED_8BIT),
         ("mime", BOUNDARYLESS_8BIT),
+        ("mime", NUL_CHARSET_FORWARDED),
         ("mime", b"From: Alice <alice@exa\x1dTo: b>\r\n\r\nx"),
         ("html", REOPENED_FORMATTING),
         ("html", b'\x01<div style= width: calc(100% - 2px)"><svg></svg></div>'),

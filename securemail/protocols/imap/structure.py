@@ -42,10 +42,11 @@ def split_header(raw: bytes) -> tuple[bytes, bytes]:
 def _flatten(msg: Message) -> bytes:
     """The part as CRLF bytes. The stdlib's writer raises on some hostile parts (a boundary or
     header decoding to non-ASCII text, RFC 2231; a header holding a character that
-    str.splitlines breaks at, such as \\x1d): then its raw header fields and raw body."""
+    str.splitlines breaks at, such as \\x1d; a charset name holding a NUL, which
+    bytes.decode refuses with ValueError): then its raw header fields and raw body."""
     try:
         return msg.as_bytes(policy=_CRLF)
-    except (UnicodeEncodeError, HeaderParseError):
+    except (UnicodeEncodeError, HeaderParseError, ValueError):
         fields = "".join(f"{name}: {value}\r\n" for name, value in msg.raw_items())
         return fields.encode("utf-8", "surrogateescape") + b"\r\n" + _payload_bytes(msg)
 
