@@ -19,6 +19,7 @@ from securemail.mail.parse import parse_fields
 from securemail.services.base import Deps, audit_group, require_mailbox
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
+from securemail.store.repos import summaries as summary_repo
 
 MAY_DRAFT = Right.WRITE | Right.MAIL  # either one lets a user keep drafts in a mailbox
 
@@ -45,7 +46,7 @@ class DraftService:
     ) -> None:
         """`message_id` must be a message of this Drafts folder: nothing else can be replaced
         or discarded here (deleting mail elsewhere needs DELETE, through MessageService)."""
-        found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+        found = await summary_repo.find_summary(conn, message_id, ctx.user_id)
         if found is None or found[0].folder_id != drafts.id:
             raise NotFound("no such draft")
 
@@ -87,7 +88,7 @@ class DraftService:
         """Remove a draft for good (once sent, or thrown away): WRITE or MAIL on its mailbox,
         and only messages of a Drafts folder."""
         async with self.deps.db.write() as conn:
-            found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+            found = await summary_repo.find_summary(conn, message_id, ctx.user_id)
             if found is None:
                 raise NotFound("no such draft")
             try:

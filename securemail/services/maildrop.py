@@ -14,6 +14,7 @@ from securemail.services.base import Deps, audit_group, require_mailbox
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
 from securemail.store.repos import pop3 as pop3_repo
+from securemail.store.repos import summaries as summary_repo
 
 GONE = "message was removed by another session"
 MAX_PREFETCH = 1000  # messages per prefetch call: bounds the memory of one read-ahead
@@ -72,7 +73,7 @@ class MaildropService:
     ) -> tuple[Mailbox, MessageSummary]:
         mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
         inbox = await self._inbox(conn, mailbox.id)  # never trust the folder the caller names
-        found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+        found = await summary_repo.find_summary(conn, message_id, ctx.user_id)
         if found is None or found[0].folder_id != inbox.id:
             raise NotFound(GONE)
         return mailbox, found[0]
@@ -113,7 +114,7 @@ class MaildropService:
         async with self.deps.db.write() as conn:
             mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
             inbox = await self._inbox(conn, mailbox.id)
-            found = await message_repo.summaries_in_folder(conn, inbox.id, ctx.user_id, message_ids)
+            found = await summary_repo.summaries_in_folder(conn, inbox.id, ctx.user_id, message_ids)
             unseen = [s.id for s in found.values() if not s.seen]
             if unseen:
                 await message_repo.set_seen_many(conn, inbox.id, ctx.user_id, unseen)
@@ -161,7 +162,7 @@ class MaildropService:
         """Messages another session moved or removed meanwhile are left alone."""
         out = []
         for message_id in dict.fromkeys(ids):
-            found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+            found = await summary_repo.find_summary(conn, message_id, ctx.user_id)
             if found is not None and found[0].folder_id == folder_id:
                 out.append(found[0])
         return out

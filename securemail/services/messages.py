@@ -18,6 +18,7 @@ from securemail.services.base import Deps, audit_group, require_folder, require_
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
 from securemail.store.repos import search as search_repo
+from securemail.store.repos import summaries as summary_repo
 
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 100
@@ -44,7 +45,7 @@ class MessageService:
         self, conn: AsyncConnection, ctx: AccessContext, message_id: int, need: Right
     ) -> tuple[MessageSummary, Mailbox]:
         """The message and its mailbox; NotFound unless the caller may read that mailbox."""
-        found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+        found = await summary_repo.find_summary(conn, message_id, ctx.user_id)
         if found is None:
             raise NotFound("no such message")
         summary, mailbox_id = found
@@ -64,13 +65,13 @@ class MessageService:
         sort: str = "date",
         descending: bool = True,
     ) -> list[MessageSummary]:
-        if sort not in message_repo.SORT_COLUMNS:
+        if sort not in summary_repo.SORT_COLUMNS:
             raise InvalidInput(f"cannot sort by {sort!r}")
         if offset < 0 or not 1 <= limit <= self.deps.settings.limits.max_page_size:
             raise InvalidInput(f"page size must be 1..{self.deps.settings.limits.max_page_size}")
         async with self.deps.db.read() as conn:
             await require_folder(conn, ctx, folder_id)
-            return await message_repo.list_messages(
+            return await summary_repo.list_messages(
                 conn,
                 folder_id,
                 ctx.user_id,
@@ -137,7 +138,7 @@ class MessageService:
             raise InvalidInput(f"at most {MAX_READ_BATCH} messages per read")
         async with self.deps.db.read() as conn:
             mailbox, folder = await require_folder(conn, ctx, folder_id)
-            found = await message_repo.summaries_in_folder(
+            found = await summary_repo.summaries_in_folder(
                 conn, folder_id, ctx.user_id, message_ids
             )
             raws = await self.deps.blobs.get_many(conn, [s.blob_id for s in found.values()])
@@ -198,7 +199,7 @@ class MessageService:
                 need |= Right.WRITE
             await require_mailbox(conn, ctx, mailbox.id, need)
             await message_repo.set_flags(conn, message_id, summary.folder_id, flags, words)
-            updated = await message_repo.find_summary(conn, message_id, ctx.user_id)
+            updated = await summary_repo.find_summary(conn, message_id, ctx.user_id)
         self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
         assert updated is not None
         return updated[0]
@@ -302,7 +303,7 @@ class MessageService:
         """Remove every message flagged \\Deleted in the folder (RFC 3501 6.4.3). Needs DELETE."""
         async with self.deps.db.write() as conn:
             mailbox, folder = await require_folder(conn, ctx, folder_id, Right.DELETE)
-            gone = await message_repo.deleted_in_folder(conn, folder_id, ctx.user_id)
+            gone = await summary_repo.deleted_in_folder(conn, folder_id, ctx.user_id)
             for summary in gone:
                 await message_repo.delete_message(conn, summary.id)
                 await audit_group(conn, ctx, mailbox, "message.expunge", _describe(summary))
@@ -316,7 +317,7 @@ class MessageService:
             mailbox = await require_mailbox(conn, ctx, mailbox_id, Right.DELETE)
             trash = await mailbox_repo.find_special_folder(conn, mailbox_id, SpecialUse.TRASH)
             assert trash is not None
-            gone = await message_repo.folder_summaries(conn, trash.id, ctx.user_id)
+            gone = await summary_repo.folder_summaries(conn, trash.id, ctx.user_id)
             for summary in gone:
                 await message_repo.delete_message(conn, summary.id)
                 await audit_group(conn, ctx, mailbox, "message.expunge", _describe(summary))
@@ -365,7 +366,7 @@ class MessageService:
             )
             if seen:
                 await message_repo.set_seen(conn, message_id, folder_id, ctx.user_id, True)
-            found = await message_repo.find_summary(conn, message_id, ctx.user_id)
+            found = await summary_repo.find_summary(conn, message_id, ctx.user_id)
             await audit_group(
                 conn, ctx, mailbox, "message.append", f"{folder.name} {fields.subject[:80]}"
             )
@@ -379,7 +380,7 @@ class MessageService:
         """A folder and all its messages in UID order, with the caller's \\Seen (IMAP SELECT)."""
         async with self.deps.db.read() as conn:
             _mailbox, folder = await require_folder(conn, ctx, folder_id)
-            return folder, await message_repo.list_folder_by_uid(conn, folder_id, ctx.user_id)
+            return folder, await summary_repo.list_folder_by_uid(conn, folder_id, ctx.user_id)
 
     async def folder_changes(
         self, ctx: AccessContext, folder_id: int, modseq: int
@@ -388,7 +389,7 @@ class MessageService:
         caller's \\Seen: what an IMAP session needs to bring its view up to date."""
         async with self.deps.db.read() as conn:
             _mailbox, folder = await require_folder(conn, ctx, folder_id)
-            changed = await message_repo.changed_since(conn, folder_id, ctx.user_id, modseq)
+            changed = await summary_repo.changed_since(conn, folder_id, ctx.user_id, modseq)
             return folder, changed
 
     async def search_ids(self, ctx: AccessContext, folder_id: int, query: SearchQuery) -> set[int]:
@@ -406,7 +407,7 @@ class MessageService:
         """Remove the \\Deleted messages among `uids` (UID EXPUNGE, RFC 4315). Needs DELETE."""
         async with self.deps.db.write() as conn:
             mailbox, folder = await require_folder(conn, ctx, folder_id, Right.DELETE)
-            flagged = await message_repo.deleted_in_folder(conn, folder_id, ctx.user_id)
+            flagged = await summary_repo.deleted_in_folder(conn, folder_id, ctx.user_id)
             gone = [s for s in flagged if s.uid in uids]
             for summary in gone:
                 await message_repo.delete_message(conn, summary.id)

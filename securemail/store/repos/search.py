@@ -14,7 +14,7 @@ from securemail.core.model import MessageSummary
 from securemail.core.search import SearchQuery
 from securemail.store.repos.common import keyring_of, like_escape
 from securemail.store.repos.index import query_phrases
-from securemail.store.repos.messages import summary_query, to_summary
+from securemail.store.repos.summaries import summary_query, to_summary
 from securemail.store.schema import contents, messages, seen
 
 # Each condition binds its own parameter; the SQL text itself holds no user input.
