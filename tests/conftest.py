@@ -73,17 +73,22 @@ async def _create_schema(name: str, drop: bool = False) -> None:
     await engine.dispose()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[TestStore]:
-    """A fresh, empty store for one test (not yet migrated)."""
-    env = {
-        "SECUREMAIL_SERVER_DATA_DIR": str(tmp_path / "var"),
+def cheap_env(data_dir: Path) -> dict[str, str]:
+    """The settings of a test installation in `data_dir` on SQLite."""
+    return {
+        "SECUREMAIL_SERVER_DATA_DIR": str(data_dir),
         # Cheap argon2id parameters: the same code path, a fraction of the cost.
         "SECUREMAIL_AUTH_ARGON2_TIME_COST": "1",
         "SECUREMAIL_AUTH_ARGON2_MEMORY_KIB": "1024",
         "SECUREMAIL_AUTH_ARGON2_PARALLELISM": "1",
         "SECUREMAIL_AUTH_MIN_PASSWORD_LENGTH": "8",
     }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[TestStore]:
+    """A fresh, empty store for one test (not yet migrated)."""
+    env = cheap_env(tmp_path / "var")
     schema = ""
     if PG_URL:
         schema = "t_" + secrets.token_hex(6)

@@ -10,10 +10,9 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -34,34 +33,26 @@ from securemail.store.repos.audit import chain_fields, to_entry
 from securemail.store.restore import verify_backup
 from securemail.store.schema import audit_log, contents, messages
 from tests.cli.conftest import SECUREMAIL, Cli, snapshot
-from tests.cli.test_migrate_store import (
-    PG,
+from tests.cli.installation import (
     Installation,
-    _sql,
-    _unreachable,
     ctx_of,
+    fresh_schema,
     group_id,
     mail,
     populate,
     source_view,
+    sqlite_store,
     target_view,
 )
 from tests.conftest import TestStore
+from tests.e2e.cluster import PG
 
 PEOPLE = ("admin", "alice", "bob", "carol", "dave", "erin")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[TestStore]:
-    """Always an SQLite installation, whatever SECUREMAIL_TEST_DATABASE_URL says."""
-    env = {
-        "SECUREMAIL_SERVER_DATA_DIR": str(tmp_path / "var"),
-        "SECUREMAIL_AUTH_ARGON2_TIME_COST": "1",
-        "SECUREMAIL_AUTH_ARGON2_MEMORY_KIB": "1024",
-        "SECUREMAIL_AUTH_ARGON2_PARALLELISM": "1",
-        "SECUREMAIL_AUTH_MIN_PASSWORD_LENGTH": "8",
-    }
-    yield TestStore(tmp_path / "var", env, load_settings(env=env))
+def store(tmp_path: Path) -> TestStore:
+    return sqlite_store(tmp_path)
 
 
 @pytest.fixture
@@ -72,19 +63,8 @@ async def installation(services: Services, store: TestStore, system: AccessConte
 
 @pytest.fixture
 async def schema() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL schema, dropped afterwards."""
-    problem = await _unreachable(PG)
-    if problem:
-        reason = f"PostgreSQL not reachable at {PG}: {problem}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = "bk_" + secrets.token_hex(6)
-    await _sql(f'CREATE SCHEMA "{name}"')
-    try:
+    async with fresh_schema("bk_") as name:
         yield name
-    finally:
-        await _sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def fresh_env(store: TestStore, where: Path, **more: str) -> dict[str, str]:

@@ -7,32 +7,35 @@ unreachable, these tests skip, or fail when CI=true. The source is always SQLite
 
 import contextlib
 import hashlib
-import os
-import secrets
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from email.message import EmailMessage
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from securemail import app
 from securemail.config import load_settings
-from securemail.core.context import AccessContext, system_context
-from securemail.core.model import Flag
-from securemail.core.rights import Right
-from securemail.services.demo import DEMO_DOMAIN, DEMO_GROUP, load_demo
+from securemail.core.context import AccessContext
+from securemail.services.demo import DEMO_DOMAIN, DEMO_GROUP
 from securemail.services.registry import Services
 from securemail.store.transfer import BLOB_BATCH_BYTES, blob_batches
 from tests.cli.conftest import Cli, snapshot
+from tests.cli.installation import (
+    Installation,
+    ctx_of,
+    fresh_schema,
+    group_id,
+    mail,
+    populate,
+    source_view,
+    sqlite_store,
+    target_view,
+)
 from tests.conftest import TestStore
+from tests.e2e.cluster import PG
 
 pytestmark = pytest.mark.always_postgres  # run once: both CI passes would repeat it
 
-PG = os.environ.get("SECUREMAIL_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
-JANE = "jane@university.example"
 BATCH = "3"  # rows per INSERT: every table of the demo takes several batches
 
 
@@ -40,78 +43,9 @@ BATCH = "3"  # rows per INSERT: every table of the demo takes several batches
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[TestStore]:
+def store(tmp_path: Path) -> TestStore:
     """Always an SQLite store, whatever SECUREMAIL_TEST_DATABASE_URL says: it is the source."""
-    env = {
-        "SECUREMAIL_SERVER_DATA_DIR": str(tmp_path / "var"),
-        "SECUREMAIL_AUTH_ARGON2_TIME_COST": "1",
-        "SECUREMAIL_AUTH_ARGON2_MEMORY_KIB": "1024",
-        "SECUREMAIL_AUTH_ARGON2_PARALLELISM": "1",
-        "SECUREMAIL_AUTH_MIN_PASSWORD_LENGTH": "8",
-    }
-    yield TestStore(tmp_path / "var", env, load_settings(env=env))
-
-
-def mail(subject: str, to: str, attachment: bytes | None = None) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"Jane Smith <{JANE}>"
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<{secrets.token_hex(8)}@university.example>"
-    msg.set_content(f"About {subject}.\n")
-    if attachment is not None:
-        msg.add_attachment(attachment, maintype="application", subtype="pdf", filename="data.pdf")
-    return msg.as_bytes().replace(b"\n", b"\r\n")
-
-
-async def ctx_of(services: Services, name: str) -> AccessContext:
-    """The user's own context, as a login would give it (no password needed)."""
-    users = await services.directory.list_users(system_context("test"))
-    found = {u.address: u.id for u in users}
-    return await services.auth.context_for(found[f"{name}@{DEMO_DOMAIN}"], channel="test")
-
-
-async def group_id(services: Services) -> int:
-    dave = await ctx_of(services, "dave")
-    return (await services.mailboxes.get_mailbox_by_address(dave, DEMO_GROUP)).id
-
-
-async def populate(services: Services, system: AccessContext) -> None:
-    """The demo, mail with attachments in the group and personal mailboxes, flags, per-user
-    seen, a moved message, a message sent as the group (and queued outbound), audit entries."""
-    await load_demo(services, system)
-    pdf = b"%PDF-1.4 evaluation data " + bytes(range(256)) * 40
-    await services.delivery.deliver(system, mail("Pilot data", DEMO_GROUP, pdf), [DEMO_GROUP])
-    await services.delivery.deliver(system, mail("Follow-up", DEMO_GROUP), [DEMO_GROUP])
-    alice_box = f"alice@{DEMO_DOMAIN}"
-    both = mail("To both", f"{DEMO_GROUP}, {alice_box}", pdf)
-    await services.delivery.deliver(system, both, [DEMO_GROUP, alice_box])
-    alice, bob, carol, dave = [await ctx_of(services, n) for n in ("alice", "bob", "carol", "dave")]
-    folders = await services.mailboxes.list_folders(dave, await group_id(services))
-    inbox = {f.name: f for f in folders}["INBOX"]
-    listed = await services.messages.list_messages(dave, inbox.id, limit=50)
-    first, second, third = sorted(listed, key=lambda s: s.uid)[:3]
-    await services.messages.set_flags(dave, second.id, Flag.FLAGGED | Flag.ANSWERED, ["$Case"])
-    await services.messages.open_message(alice, first.id)
-    await services.messages.set_seen(carol, second.id, True)
-    cases = await services.mailboxes.create_folder(bob, inbox.mailbox_id, "Cases 2026")
-    await services.messages.move(bob, [third.id], cases.id)
-    reply = mail("Re: Pilot data", JANE).replace(
-        f"From: Jane Smith <{JANE}>".encode(), f"From: {DEMO_GROUP}".encode()
-    )
-    await services.submission.submit(carol, DEMO_GROUP, [JANE], reply)
-    await services.sharing.grant(dave, DEMO_GROUP, f"erin@{DEMO_DOMAIN}", Right.READ)
-    personal = await services.mailboxes.get_personal_mailbox(alice)
-    for folder in await services.mailboxes.list_folders(alice, personal.id):
-        for summary in await services.messages.list_messages(alice, folder.id, limit=50):
-            await services.messages.set_seen(alice, summary.id, True)
-
-
-@dataclass
-class Installation:
-    services: Services
-    store: TestStore
-    system: AccessContext
+    return sqlite_store(tmp_path)
 
 
 @pytest.fixture
@@ -123,39 +57,10 @@ async def installation(services: Services, store: TestStore, system: AccessConte
 # ---------------------------------------------------------------- the target
 
 
-async def _unreachable(url: str) -> str:
-    """Why PostgreSQL cannot be used, or "" when it can."""
-    try:
-        conn = await asyncpg.connect(url, timeout=3)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}".splitlines()[0]
-    await conn.close()
-    return ""
-
-
-async def _sql(statement: str) -> None:
-    conn = await asyncpg.connect(PG, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 async def schema() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL schema, dropped afterwards."""
-    problem = await _unreachable(PG)
-    if problem:
-        reason = f"PostgreSQL not reachable at {PG}: {problem}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    name = "ms_" + secrets.token_hex(6)
-    await _sql(f'CREATE SCHEMA "{name}"')
-    try:
+    async with fresh_schema("ms_") as name:
         yield name
-    finally:
-        await _sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def target_env(store: TestStore, schema: str, blobs: str = "database") -> dict[str, str]:
@@ -191,35 +96,6 @@ def file_digest(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- what a user sees
-
-
-async def source_view(services: Services, ctx: AccessContext) -> dict[str, Any]:
-    """Every folder of every mailbox the user may open: the folder, its messages, raw bytes.
-    Raw bytes come from the blob store directly: reading through the service would audit."""
-    view: dict[str, Any] = {}
-    for box in await services.mailboxes.list_mailboxes(ctx):
-        for folder in await services.mailboxes.list_folders(ctx, box.id):
-            summaries = await services.messages.list_messages(ctx, folder.id, limit=500)
-            async with services.deps.db.read() as conn:
-                raws = [await services.deps.blobs.get(conn, s.blob_id) for s in summaries]
-            view[f"{box.address}/{folder.name}"] = (
-                box,
-                folder,
-                list(zip(summaries, raws, strict=True)),
-            )
-    return view
-
-
-async def target_view(services: Services, ctx: AccessContext) -> dict[str, Any]:
-    """The same, the raw bytes read the way IMAP FETCH reads them on the target."""
-    view: dict[str, Any] = {}
-    for box in await services.mailboxes.list_mailboxes(ctx):
-        for folder in await services.mailboxes.list_folders(ctx, box.id):
-            summaries = await services.messages.list_messages(ctx, folder.id, limit=500)
-            ids = [s.id for s in summaries]
-            pairs = await services.messages.read_many(ctx, folder.id, ids) if ids else []
-            view[f"{box.address}/{folder.name}"] = (box, folder, pairs)
-    return view
 
 
 def message_count(view: dict[str, Any]) -> int:
