@@ -72,6 +72,9 @@ _CSS_REMOTE = re.compile(r"(url|image-set|image)\(\s*['\"]?\s*(https?:|//)")
 _E_UNIT = re.compile(r"\d[eE](?:-\D|-$|\+\D|\+$|[^\w+\-]|$)")
 _SCRIPT_WORDS = ("javascript:", "vbscript:", "livescript:", "expression(")
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+# Control characters and U+FFFD (what a NUL becomes) in a CSS value: nh3 re-serialises such a
+# value differently (`1\x00calc(...)` came out as `1\ufffdcalc (`), so it is refused.
+_CSS_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
 def _has_style_filter() -> bool:
@@ -177,7 +180,7 @@ def _safe_css_value(raw: str, low: str) -> bool:
     """No escapes, no nested syntax, no at-rules, and only colour and calc() functions."""
     if any(c in raw for c in "\\<>{}@&") or any(w in low for w in _SCRIPT_WORDS):
         return False
-    if _E_UNIT.search(raw) or not _balanced(raw):
+    if _E_UNIT.search(raw) or _CSS_CONTROL.search(raw) or not _balanced(raw):
         return False
     return all(fn in _CSS_FUNCTIONS for fn in _CSS_FUNCTION.findall(low))
 
