@@ -2,6 +2,7 @@
 
 import re
 import urllib.parse
+from html import escape as html_escape
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,21 @@ def _normalise(value: str) -> str:
     return _INVISIBLE.sub("", value).lower()
 
 
+def _absolute(url: str) -> str | None:
+    """A protocol-relative URL (`//host/path`) made https, or None when the result is not a URL
+    nh3 itself keeps (`//` alone, `//a b`): nh3 checks the value before our filter rewrites it,
+    so a second pass would drop what the first one kept."""
+    absolute = "https:" + url.strip()
+    probe = nh3.clean(
+        f'<a href="{html_escape(absolute, quote=True)}"></a>',
+        tags={"a"},
+        attributes={"a": {"href"}},
+        url_schemes=URL_SCHEMES,
+        link_rel=None,
+    )
+    return absolute if "href=" in probe else None
+
+
 def _safe_target(url: str) -> str | None:
     """A URL produced by the caller's cid_url, kept only if it is absolute http(s) or a path."""
     low = _normalise(url)
@@ -139,11 +155,11 @@ class _Filter:
         if tag == "a" and attr == "href":
             if scheme in ("http", "https", "mailto"):
                 return value
-            return "https:" + value.strip() if remote else None
+            return _absolute(value) if remote else None
         if not remote:
             return None  # relative (would hit our own origin), data:, or anything else
         if self.allow_remote:
-            return value if scheme else "https:" + value.strip()
+            return value if scheme else _absolute(value)
         self.blocked += 1
         return None
 

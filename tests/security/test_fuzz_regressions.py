@@ -134,6 +134,18 @@ def test_sanitiser_drops_a_declaration_with_control_characters(style: str) -> No
     assert once == "<div>x</div>"
 
 
+@pytest.mark.parametrize("url", ["//", "//a b", "//[::1"])
+def test_sanitiser_drops_a_protocol_relative_url_that_is_no_url_once_made_https(url: str) -> None:
+    """`<a href=//>` came out as `href="https://"`, which nh3 drops: not idempotent."""
+    once, _ = sanitise_html(f'<a href="{url}">x</a><img src="{url}">', allow_remote=True)
+    assert "href" not in once and "src" not in once, once
+
+
+def test_sanitiser_makes_a_protocol_relative_url_https() -> None:
+    once, _ = sanitise_html('<a href="//example.org/x">x</a>', allow_remote=False)
+    assert 'href="https://example.org/x"' in once
+
+
 def test_sanitiser_keeps_balanced_calc() -> None:
     once, _ = sanitise_html('<p style="width: calc(100% - 2px)">x</p>', allow_remote=False)
     assert once == '<p style="width:calc(100% - 2px)">x</p>'
