@@ -2,9 +2,9 @@
 
 import re
 import urllib.parse
-from html import escape as html_escape
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from typing import Any
 
 import nh3
