@@ -197,8 +197,18 @@ class _Filter:
 _STYLE_OUT = re.compile(r'style="([^"]*)"')
 
 
-@functools.lru_cache(maxsize=4096)  # mail repeats its styles: one probe per distinct value
 def _nh3_style(value: str) -> str:
+    """_nh3_style_of, cached for short values: mail repeats its styles, and a bounded cache
+    (4,096 values of at most 1 KiB) cannot be filled by a hostile message's huge ones."""
+    return _cached_style(value) if len(value) <= 1024 else _nh3_style_of(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_style(value: str) -> str:
+    return _nh3_style_of(value)
+
+
+def _nh3_style_of(value: str) -> str:
     """The declarations as nh3 itself will print them. Our rules judge that text, not the
     input: nh3 re-serialises what it parses (an open string closed, a NUL made U+FFFD), and
     judging the input let a second pass drop what the first kept (found by fuzzing)."""
