@@ -105,12 +105,25 @@ def _part_text(part: Message) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
 
 
-def parse_fields(raw: bytes) -> ParsedFields:
-    """Parse `raw` once, at delivery, into the fields lists and search need."""
+def _message(raw: bytes, policy: email.policy.Policy) -> Message:
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        return email.message_from_bytes(raw, policy=policy)
     except RecursionError:  # absurd MIME nesting: index the header fields only
-        msg = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+        return BytesHeaderParser(policy=policy).parsebytes(raw)
+
+
+def parse_fields(raw: bytes) -> ParsedFields:
+    """Parse `raw` once, at delivery, into the fields lists and search need. The modern
+    policy's header parsers raise on some hostile fields (IndexError on `Content-Type:
+    multipart/;x; a*`, found by fuzzing), even while parsing: then the legacy policy, which
+    keeps fields as text, reads the message instead. Delivery must never fail here."""
+    try:
+        return _fields(_message(raw, email.policy.default))
+    except Exception:
+        return _fields(_message(raw, email.policy.compat32))
+
+
+def _fields(msg: Message) -> ParsedFields:
     texts: list[str] = []
     size = 0
     has_attachments = False

@@ -168,6 +168,7 @@ def test_sanitiser_keeps_balanced_calc() -> None:
         ("mime", FORWARDED_8BIT),
         ("mime", BOUNDARYLESS_8BIT),
         ("mime", NUL_CHARSET_FORWARDED),
+        ("mime", b"From: a\r\nContent-Type: multipart/;related; boundar*\r\n\r\nx\r\n"),
         ("mime", b"From: Alice <alice@exa\x1dTo: b>\r\n\r\nx"),
         ("html", REOPENED_FORMATTING),
         ("html", b'\x01<div style= width: calc(100% - 2px)"><svg></svg></div>'),

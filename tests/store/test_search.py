@@ -184,3 +184,19 @@ async def test_a_word_matches_only_where_its_letters_stand_in_that_order(
     assert await subjects("xabc") == {"Split"}
     assert await subjects("5555") == {"Ref 5"}
     assert await subjects("5550") == {"Ref 0"}
+
+
+async def test_a_message_whose_content_type_breaks_the_stdlib_parser_is_delivered_and_found(
+    team: Team, system: AccessContext
+) -> None:
+    # Found by fuzzing: the modern email policy raised IndexError while parsing this header,
+    # so delivery failed at the indexing step.
+    services = team.services
+    box = await services.mailboxes.get_personal_mailbox(team.bob)
+    raw = (
+        b"From: ops@polres.co.uk\r\nSubject: Broken header zanzibar\r\n"
+        b"Content-Type: multipart/;related; boundar*\r\n\r\nbody\r\n"
+    )
+    await services.delivery.deliver(system, raw, [BOB])
+    hits = await services.messages.search(team.bob, box.id, SearchQuery(text="zanzibar"))
+    assert [m.subject for m in hits] == ["Broken header zanzibar"]
