@@ -48,7 +48,8 @@ class MailboxService:
         and list_folders give), in one read transaction: what a webmail page shows beside it."""
         async with self.deps.db.read() as conn:
             found = await self._readable(conn, ctx)
-            return [(m, await mailbox_repo.list_folders(conn, m.id, ctx.user_id)) for m in found]
+            listed = await mailbox_repo.folders_of(conn, [m.id for m in found], ctx.user_id)
+            return [(m, listed.get(m.id, [])) for m in found]
 
     async def _readable(self, conn: AsyncConnection, ctx: AccessContext) -> list[Mailbox]:
         _none, disabled = await mailbox_repo.grant_and_standing(conn, 0, ctx.user_id)

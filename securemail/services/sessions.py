@@ -125,10 +125,10 @@ class SessionService:
         now = datetime.now(UTC)
         async with self.deps.db.read() as conn:
             row = await session_repo.find_session(conn, _token_hash(token)) if token else None
-            user = await dir_repo.find_user(conn, row.user_id) if row is not None else None
-            if row is None or user is None:
+            found = await dir_repo.user_and_duties(conn, row.user_id) if row is not None else None
+            if row is None or found is None:
                 raise AuthenticationFailed("not logged in")
-            must_change, enrolled = await session_repo.account_duties(conn, user.id)
+            user, must_change, enrolled = found
             limits = await limits_for(conn, self.deps.settings, user.org_id)
         duty = "password" if must_change else ""
         if not duty and not enrolled and limits.require_second_factor:

@@ -61,3 +61,19 @@ async def test_another_nodes_changes_are_counted_here(world: World) -> None:
     assert (await counts(here, world))["INBOX"] == (2, 1)
     await there.messages.move(world.lead, fresh.message_ids, world.folders["Cases"].id)
     assert await counts(here, world) == await truth(there, world)
+
+
+async def test_the_sidebar_counts_every_mailbox_as_its_messages_do(world: World) -> None:
+    """overview (every readable mailbox's folders, two statements in all) gives each user the
+    same folders, order and counts as the messages themselves."""
+    services = world.services
+    ids = [await world.deliver(GROUP, f"Note {n}") for n in range(3)]
+    await services.messages.set_seen(world.lead, ids[0], True)
+    for who, inbox in (("lead", (4, 3)), (MEMBER, (4, 4))):
+        ctx = world.lead if who == "lead" else await world.login(who)
+        overview = {m.id: folders for m, folders in await services.mailboxes.overview(ctx)}
+        group = overview[world.group.id]
+        assert group[0].name == "INBOX" and (group[0].total, group[0].unseen) == inbox
+        assert {f.name: (f.total, f.unseen) for f in group} == await truth(services, world, who)
+        for mailbox_id, folders in overview.items():
+            assert folders == await services.mailboxes.list_folders(ctx, mailbox_id)

@@ -109,6 +109,14 @@ async def find_user(conn: AsyncConnection, user_id: int) -> User | None:
     return _user(row) if row else None
 
 
+async def user_and_duties(conn: AsyncConnection, user_id: int) -> tuple[User, bool, bool] | None:
+    """A user with (must change password, has a second factor), from one row."""
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+    if row is None:
+        return None
+    return _user(row), bool(row.must_change_password), row.totp_secret is not None
+
+
 async def list_users(conn: AsyncConnection, org_id: int | None) -> Sequence[User]:
     """Users of one organisation, or every user when org_id is None (service admin)."""
     query = select(users).order_by(users.c.address)

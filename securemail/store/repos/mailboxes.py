@@ -1,7 +1,7 @@
 """Mailboxes, their folders and the grants on them. Lists are scoped to the caller in SQL."""
 
-import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from securemail.core.model import STANDARD_FOLDERS, Folder, Grant, Mailbox, SpecialUse
 from securemail.core.rights import MailboxFacts, MailboxKind, Right, rights_from_bits
 from securemail.store.repos.common import insert_ignore, now, upsert
+from securemail.store.repos.messages import IN_CHUNK
 from securemail.store.schema import (
     folders,
     grants,
@@ -280,16 +281,39 @@ async def find_special_folder(
 async def list_folders(conn: AsyncConnection, mailbox_id: int, user_id: int) -> list[Folder]:
     """Folders with their message count (kept in the folder row) and the count this user has
     not seen (that count minus the user's seen rows in the folder: one index range each)."""
-    listed = await list_folders_plain(conn, mailbox_id)
-    if not listed:
-        return []
+    return (await folders_of(conn, [mailbox_id], user_id)).get(mailbox_id, [])
+
+
+async def folders_of(
+    conn: AsyncConnection, mailbox_ids: Sequence[int], user_id: int
+) -> dict[int, list[Folder]]:
+    """list_folders for several mailboxes in two statements (the webmail sidebar): each
+    mailbox's folders in display order, by mailbox id; a mailbox without folders is absent."""
+    if not mailbox_ids:
+        return {}
     query = (
-        select(seen.c.folder_id, func.count().label("n"))
-        .where(seen.c.user_id == user_id, seen.c.folder_id.in_([f.id for f in listed]))
-        .group_by(seen.c.folder_id)
+        select(folders)
+        .where(folders.c.mailbox_id.in_(list(mailbox_ids)))
+        .order_by(folders.c.mailbox_id, _FOLDER_ORDER, folders.c.name)
     )
-    read = {int(r.folder_id): int(r.n) for r in await conn.execute(query)}
-    return [dataclasses.replace(f, unseen=max(0, f.total - read.get(f.id, 0))) for f in listed]
+    rows = list(await conn.execute(query))
+    if not rows:
+        return {}
+    read: dict[int, int] = {}
+    ids = [int(r.id) for r in rows]
+    for start in range(0, len(ids), IN_CHUNK):
+        counted = (
+            select(seen.c.folder_id, func.count().label("n"))
+            .where(seen.c.user_id == user_id, seen.c.folder_id.in_(ids[start : start + IN_CHUNK]))
+            .group_by(seen.c.folder_id)
+        )
+        read.update((int(r.folder_id), int(r.n)) for r in await conn.execute(counted))
+    out: dict[int, list[Folder]] = {}
+    for row in rows:
+        total = int(row.message_count)
+        unseen = max(0, total - read.get(int(row.id), 0))
+        out.setdefault(int(row.mailbox_id), []).append(_folder(row, total, unseen))
+    return out
 
 
 async def list_folders_plain(conn: AsyncConnection, mailbox_id: int) -> list[Folder]:

@@ -101,15 +101,6 @@ async def unused_recovery_codes(conn: AsyncConnection, user_id: int) -> int:
     return len((await conn.execute(query)).all())
 
 
-async def account_duties(conn: AsyncConnection, user_id: int) -> tuple[bool, bool]:
-    """(must change password, has a second factor) for one user."""
-    query = select(users.c.must_change_password, users.c.totp_secret).where(users.c.id == user_id)
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return False, False
-    return bool(row.must_change_password), row.totp_secret is not None
-
-
 async def use_totp_step(conn: AsyncConnection, user_id: int, step: int) -> bool:
     """Record `step` as the last TOTP step used; False if it is not newer (a replayed code)."""
     query = (
