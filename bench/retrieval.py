@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Retrieval benchmark: a 10,000-message mailbox fetched whole over POP3 (RETR 1..N) and over
-IMAP (one `FETCH 1:* BODY.PEEK[]`), IMAP `SEARCH TEXT` latency, and the memory of 1,000 idle
+IMAP (one `FETCH 1:* BODY.PEEK[]`), every message flagged and unflagged (`STORE 1:*
++FLAGS.SILENT` then `-FLAGS.SILENT`), IMAP `SEARCH TEXT` latency, and the memory of 1,000 idle
 logged-in IMAP connections (LOGIN, SELECT INBOX, IDLE), against our server and, with --peer,
 against the reference Dovecot of ../shared/peerbench (start it there with `setup.sh`).
 
@@ -15,7 +16,7 @@ the connections open, minus before, divided by their number. Ours is one process
 the PSS of every process under its master is summed.
 
 Usage: .venv/bin/python bench/retrieval.py [--messages 10000] [--reps 5] [--search-reps 7]
-       [--idle 1000] [--peer] [--skip pop3,imap,search,idle]
+       [--idle 1000] [--peer] [--skip pop3,imap,store,search,idle]
 Loopback only; every loop is bounded; every socket has a timeout.
 """
 
@@ -176,6 +177,20 @@ def imap_fetch_all(t: Target) -> tuple[int, int]:
     return n, sum(len(b) for b in bodies)
 
 
+def imap_store_all(t: Target) -> tuple[int, int]:
+    """SELECT INBOX, then STORE 1:* +FLAGS.SILENT (\\Flagged) and -FLAGS.SILENT (\\Flagged):
+    every message's flags changed twice (timed with the login and SELECT); (changes, 0)."""
+    c = imap_login(t, BIG)
+    _typ, data = c.select("INBOX")
+    n = int(data[0] or 0)
+    for sign in "+-":
+        typ, _data = c.store("1:*", f"{sign}FLAGS.SILENT", "(\\Flagged)")
+        if typ != "OK":
+            raise SystemExit(f"{t.name}: STORE answered {typ}")
+    c.logout()
+    return 2 * n, 0
+
+
 def imap_search(t: Target, key: str, value: str) -> tuple[float, int]:
     """Seconds for one SEARCH (login and EXAMINE not timed), and the number of hits."""
     c = imap_login(t, BIG)
@@ -287,7 +302,7 @@ def measure(t: Target, a: argparse.Namespace) -> None:
         t.results["PSS MiB before"] = fmt([r[1] for r in runs3])
         t.results["logins/s while opening"] = fmt([r[2] for r in runs3])
         print(f"{t.name}: idle (KiB/conn, MiB before, logins/s): {runs3}")
-    for name, fn in (("pop3", pop3_all), ("imap", imap_fetch_all)):
+    for name, fn in (("pop3", pop3_all), ("imap", imap_fetch_all), ("store", imap_store_all)):
         if name in skip:
             continue
         runs = []
@@ -296,7 +311,8 @@ def measure(t: Target, a: argparse.Namespace) -> None:
             n, size = fn(t)
             runs.append((n, size, time.monotonic() - t0))
         t.results[f"{name} msg/s"] = fmt([n / s for n, _b, s in runs])
-        t.results[f"{name} MB/s"] = fmt([b / s / 1e6 for _n, b, s in runs], 1)
+        if size:
+            t.results[f"{name} MB/s"] = fmt([b / s / 1e6 for _n, b, s in runs], 1)
         t.results[f"{name} s"] = fmt([s for _n, _b, s in runs], 2)
         print(f"{t.name}: {name} {n} messages, {size / 1e6:.1f} MB: {t.results[f'{name} s']} s")
     if "search" not in skip:
@@ -384,7 +400,7 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=3.0)
     ap.add_argument("--peer", action="store_true", help="also measure ../shared/peerbench")
     ap.add_argument("--refill", action="store_true", help="refill Dovecot's mailbox")
-    ap.add_argument("--skip", default="", help="comma list of pop3,imap,search,idle")
+    ap.add_argument("--skip", default="", help="comma list of pop3,imap,store,search,idle")
     a = ap.parse_args()
     if a.messages > 100_000 or a.idle > 5000 or max(a.reps, a.search_reps, a.idle_reps) > 20:
         raise SystemExit("bounded: --messages <= 100000, --idle <= 5000, reps <= 20")

@@ -14,27 +14,15 @@ from securemail.core.model import Flag, Folder, Mailbox, Message, MessageSummary
 from securemail.core.rights import MailboxKind, Right
 from securemail.core.search import SearchQuery
 from securemail.mail.parse import parse_fields
+from securemail.services import flag_store
 from securemail.services.base import Deps, audit_group, require_folder, require_mailbox
+from securemail.services.flag_store import FlagTarget, check_keywords, needed_right
 from securemail.store.repos import mailboxes as mailbox_repo
 from securemail.store.repos import messages as message_repo
 from securemail.store.repos import search as search_repo
 from securemail.store.repos import summaries as summary_repo
 
-MAX_KEYWORDS = 50
-MAX_KEYWORD_LENGTH = 100
 MAX_READ_BATCH = 1000  # messages per read_many call: bounds the memory of one batch
-
-
-def _check_keywords(keywords: Sequence[str]) -> tuple[str, ...]:
-    """IMAP flag-keyword atoms (RFC 3501 section 9, `flag-keyword`), bounded."""
-    if len(keywords) > MAX_KEYWORDS:
-        raise InvalidInput(f"at most {MAX_KEYWORDS} keywords per message")
-    for word in keywords:
-        if not word or len(word) > MAX_KEYWORD_LENGTH or word.startswith("\\"):
-            raise InvalidInput(f"invalid keyword {word!r}")
-        if any(ord(c) <= 32 or ord(c) >= 127 or c in '(){%*"\\]' for c in word):
-            raise InvalidInput(f"invalid keyword {word!r}")
-    return tuple(sorted(set(keywords)))
 
 
 class MessageService:
@@ -188,21 +176,21 @@ class MessageService:
         self, ctx: AccessContext, message_id: int, flags: Flag, keywords: Sequence[str] = ()
     ) -> MessageSummary:
         """Replace the shared flags: \\Deleted needs DELETE, every other change needs WRITE."""
-        words = _check_keywords(keywords)
+        words = check_keywords(keywords)
         async with self.deps.db.write() as conn:
             summary, mailbox = await self._locate(conn, ctx, message_id, Right.READ)
-            changed = summary.flags ^ flags
-            need = Right.READ
-            if Flag.DELETED in changed:
-                need |= Right.DELETE
-            if changed & ~Flag.DELETED or set(words) != set(summary.keywords):
-                need |= Right.WRITE
-            await require_mailbox(conn, ctx, mailbox.id, need)
+            await require_mailbox(conn, ctx, mailbox.id, needed_right(summary, flags, words))
             await message_repo.set_flags(conn, message_id, summary.folder_id, flags, words)
             updated = await summary_repo.find_summary(conn, message_id, ctx.user_id)
         self.deps.events.publish(MailboxChanged(mailbox.id, summary.folder_id, "flags"))
         assert updated is not None
         return updated[0]
+
+    async def store_flags(
+        self, ctx: AccessContext, folder_id: int, targets: Sequence[FlagTarget]
+    ) -> list[MessageSummary]:
+        """Many messages' flags and the caller's \\Seen at once (IMAP STORE): flag_store."""
+        return await flag_store.store_flags(self.deps, ctx, folder_id, targets)
 
     async def search(
         self,

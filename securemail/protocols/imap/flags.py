@@ -1,5 +1,6 @@
-"""STORE and UID STORE (RFC 3501 6.4.6, RFC 7162 UNCHANGEDSINCE): per-user \\Seen through
-services.messages.set_seen, shared flags and keywords through set_flags (rights there).
+"""STORE and UID STORE (RFC 3501 6.4.6, RFC 7162 UNCHANGEDSINCE): per-user \\Seen, shared
+flags and keywords, for a whole run of messages through services.messages.store_flags
+(rights there: a run needing a right the user lacks changes nothing).
 
     store           = "STORE" SP sequence-set [SP store-modifier] SP store-att-flags
     store-modifier  = "(" "UNCHANGEDSINCE" SP mod-sequence-valzer ")"
@@ -11,17 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from securemail.core.errors import NotFound
 from securemail.core.model import Flag, MessageSummary
 from securemail.protocols.imap.errors import Bad, No
 from securemail.protocols.imap.state import Outcome, ok
 from securemail.protocols.imap.view import SYSTEM_FLAGS, flag_names
+from securemail.services.flag_store import FlagTarget
 from securemail.wire.imap.parser import Command, atom, number, sequence_set, token_list
 
 if TYPE_CHECKING:
     from securemail.protocols.imap.session import Session
 
 FLAG_BY_NAME = {name.upper(): flag for flag, name in SYSTEM_FLAGS}
+# Messages set per service call (one write transaction, one event for the IDLE sessions):
+# STORE 1:* on a large folder still yields the writer between runs.
+STORE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -90,30 +94,35 @@ async def store(s: Session, cmd: Command) -> Outcome:
         raise No("the mailbox is open read-only", "READ-ONLY")
     if unchanged is not None:
         s.state.enabled.add("CONDSTORE")
-    modified = []
+    modified: list[str] = []
+    wanted: list[tuple[int, MessageSummary]] = []
     for seq, summary in view.select(seqset, by_uid):
         if unchanged is not None and summary.modseq > unchanged:
             modified.append(str(summary.uid if by_uid else seq))
-            continue
-        try:
-            updated = await _store_one(s, summary, _apply(mode, summary, given))
-        except NotFound:  # expunged by another session meanwhile
-            continue
-        view.replace(updated)
-        if not silent or unchanged is not None:
-            await s.send(_fetch_line(s, seq, updated, by_uid))
+        else:
+            wanted.append((seq, summary))
+    for first in range(0, len(wanted), STORE_BATCH):
+        run = wanted[first : first + STORE_BATCH]
+        targets = [_target(summary, _apply(mode, summary, given)) for _seq, summary in run]
+        stored = await s.services.messages.store_flags(s.login.ctx, view.folder.id, targets)
+        after = {m.id: m for m in stored}  # a message expunged meanwhile is left out
+        lines = []
+        for seq, summary in run:
+            updated = after.get(summary.id)
+            if updated is None:
+                continue
+            view.replace(updated)
+            if not silent or unchanged is not None:
+                lines.append(_fetch_line(s, seq, updated, by_uid))
+        if lines:
+            await s.send(b"".join(lines))
     if modified:
         return ok("some messages changed since", f"MODIFIED {','.join(modified)}")
     return ok(f"{cmd.name} completed")
 
 
-async def _store_one(s: Session, m: MessageSummary, target: FlagSet) -> MessageSummary:
-    messages, ctx = s.services.messages, s.login.ctx
-    if (target.flags, target.keywords) != (m.flags, frozenset(m.keywords)):
-        await messages.set_flags(ctx, m.id, target.flags, sorted(target.keywords))
-    if target.seen != m.seen:
-        await messages.set_seen(ctx, m.id, target.seen)
-    return await messages.get_summary(ctx, m.id)
+def _target(m: MessageSummary, target: FlagSet) -> FlagTarget:
+    return FlagTarget(m.id, target.flags, tuple(sorted(target.keywords)), target.seen)
 
 
 def _fetch_line(s: Session, seq: int, m: MessageSummary, by_uid: bool) -> bytes:

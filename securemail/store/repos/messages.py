@@ -13,6 +13,8 @@ from securemail.store.repos.common import insert_ignore, now
 from securemail.store.repos.index import index_content
 from securemail.store.schema import contents, folders, messages, seen, users
 
+IN_CHUNK = 500  # ids per IN (...) list: under SQLite's and asyncpg's parameter limits
+
 
 async def find_or_insert_content(
     conn: AsyncConnection, blob_id: str, size: int, fields: ParsedFields
@@ -111,6 +113,24 @@ async def set_flags(
     return modseq
 
 
+async def set_flags_many(
+    conn: AsyncConnection,
+    folder_id: int,
+    message_ids: Sequence[int],
+    flags: Flag,
+    keywords: Sequence[str],
+) -> int:
+    """The same shared flags and keywords on many messages of one folder, under one new
+    MODSEQ (RFC 7162 3.1: one operation's changes may share it). Returns it."""
+    modseq = await next_modseq(conn, folder_id)
+    values = {"flags": flags.value, "keywords": json.dumps(sorted(set(keywords))), "modseq": modseq}
+    wanted = list(dict.fromkeys(message_ids))
+    for start in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[start : start + IN_CHUNK]
+        await conn.execute(update(messages).where(messages.c.id.in_(chunk)).values(**values))
+    return modseq
+
+
 async def set_seen(
     conn: AsyncConnection, message_id: int, folder_id: int, user_id: int, value: bool
 ) -> None:
@@ -204,9 +224,6 @@ async def count_in_folder(conn: AsyncConnection, folder_id: int) -> int:
     return int(await conn.scalar(query) or 0)
 
 
-IN_CHUNK = 500  # ids per IN (...) list: under SQLite's and asyncpg's parameter limits
-
-
 async def blob_ids_in_folder(
     conn: AsyncConnection, folder_id: int, message_ids: Sequence[int]
 ) -> dict[int, str]:
@@ -261,4 +278,18 @@ async def set_seen_many(
             .where(messages.c.id.in_(wanted[start : start + IN_CHUNK]))
             .values(modseq=modseq)
         )
+    return modseq
+
+
+async def clear_seen_many(
+    conn: AsyncConnection, folder_id: int, user_id: int, message_ids: Sequence[int]
+) -> int:
+    """Take away one user's \\Seen from many messages of one folder, under one new MODSEQ."""
+    modseq = await next_modseq(conn, folder_id)
+    wanted = list(dict.fromkeys(message_ids))
+    for start in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[start : start + IN_CHUNK]
+        mine = and_(seen.c.user_id == user_id, seen.c.message_id.in_(chunk))
+        await conn.execute(delete(seen).where(mine))
+        await conn.execute(update(messages).where(messages.c.id.in_(chunk)).values(modseq=modseq))
     return modseq

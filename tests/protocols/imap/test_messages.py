@@ -121,6 +121,31 @@ async def test_store_deleted_needs_delete_and_expunge(run_imap: Runner, demo: De
     assert tagged(dave, "d").startswith("d OK")
 
 
+async def test_seen_set_and_cleared_over_a_range_is_per_user(
+    run_imap: Runner, demo: DemoResult
+) -> None:
+    """STORE 1:* +FLAGS / -FLAGS (\\Seen) on the group INBOX (one service call for the range):
+    bob's unseen count goes to 0 and back to all, alice's never moves."""
+    group = f"b SELECT {SHARED_INBOX}\r\n"
+    count = f"u STATUS {SHARED_INBOX} (MESSAGES UNSEEN)\r\n"
+    bob = await run_imap(
+        login_line(demo, "bob").encode()
+        + append(SHARED_INBOX, MULTIPART, "p1")
+        + append(SHARED_INBOX, MULTIPART, "p2")
+        + f"{group}c STORE 1:* +FLAGS.SILENT (\\Seen)\r\nd CLOSE\r\n{count}".encode()
+    )
+    alice_before = untagged(await run_imap(login_line(demo, "alice") + count), "STATUS")
+    again = await run_imap(
+        login_line(demo, "bob") + f"{group}e STORE 1:* -FLAGS (\\Seen)\r\nf CLOSE\r\n{count}"
+    )
+    seen, unseen = untagged(bob, "STATUS")[0], untagged(again, "STATUS")[0]
+    total = int(seen.split("MESSAGES ")[1].split()[0])
+    assert total >= 3 and "UNSEEN 0)" in seen and f"UNSEEN {total})" in unseen, (seen, unseen)
+    assert len([line for line in again.replies() if " FETCH (FLAGS ())" in line]) == total
+    alice = await run_imap(login_line(demo, "alice") + count)
+    assert untagged(alice, "STATUS") == alice_before
+
+
 async def test_uid_expunge_only_removes_the_given_uids(run_imap: Runner, demo: DemoResult) -> None:
     script = (
         login_line(demo, "alice").encode()

@@ -114,3 +114,36 @@ async def test_acl_changes_need_manage(run_imap: Runner, demo: DemoResult) -> No
     ch = await run_imap(script)
     assert tagged(ch, "s").startswith("s NO [NOPERM]")
     assert tagged(ch, "g").startswith("g NO [NOPERM]")
+
+
+async def test_a_store_over_a_range_needing_a_missing_right_changes_nothing(
+    run_imap: Runner, demo: DemoResult
+) -> None:
+    """dave marks the group INBOX's last message \\Deleted. bob holds Write but not Delete:
+    `FLAGS (\\Flagged)` on every message would clear that \\Deleted, so it is refused whole
+    (before, the messages ahead of the last were flagged, then NO); `+FLAGS (\\Flagged)`
+    needs only Write and flags them all, and the FETCH lines say so."""
+    dave = [_append("a1", GROUP), _append("a2", GROUP), f"s SELECT {GROUP}\r\n".encode()]
+    dave.append(b"d STORE * +FLAGS (\\Deleted)\r\n")
+    ch = await run_imap(login_line(demo, "dave", tag="li").encode() + b"".join(dave))
+    assert tagged(ch, "d").startswith("d OK"), tagged(ch, "d")
+    script = [
+        f"sel SELECT {GROUP}\r\n".encode(),
+        b"no STORE 1:* FLAGS (\\Flagged)\r\n",
+        b"f1 FETCH 1:* (FLAGS)\r\n",
+        b"ok STORE 1:* +FLAGS (\\Flagged)\r\n",
+        b"f2 FETCH 1:* (FLAGS)\r\n",
+    ]
+    ch = await run_imap(login_line(demo, "bob", tag="li").encode() + b"".join(script))
+    assert tagged(ch, "no").startswith("no NO [NOPERM]"), tagged(ch, "no")
+    replies = ch.replies()
+    exists = int(untagged(ch, "EXISTS")[-1].split()[1])
+    first = replies[replies.index(tagged(ch, "no")) : replies.index(tagged(ch, "f1"))]
+    fetched = [line for line in first if " FETCH " in line]
+    assert exists >= 3 and len(fetched) == exists
+    assert not any("\\Flagged" in line for line in fetched), fetched
+    assert "\\Deleted" in fetched[-1] and not any("\\Deleted" in f for f in fetched[:-1])
+    assert tagged(ch, "ok").startswith("ok OK")
+    second = replies[replies.index(tagged(ch, "ok")) : replies.index(tagged(ch, "f2"))]
+    fetched = [line for line in second if " FETCH " in line]
+    assert len(fetched) == exists and all("\\Flagged" in line for line in fetched), fetched
