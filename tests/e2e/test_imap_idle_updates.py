@@ -90,3 +90,40 @@ async def test_idle_hears_flags_seen_new_mail_and_expunge(running: Running) -> N
     fetched = await client.command("d FETCH 1:* (UID FLAGS)")
     assert fetched[0].startswith("* 1 FETCH (UID ") and "\\Seen" not in fetched[0]
     client.writer.close()
+
+
+async def test_every_idle_session_hears_an_expunge_of_many(running: Running) -> None:
+    """Three of carol's clients and one of bob's idle on the group INBOX (the sessions of one
+    user share one read of the folder); dave expunges two of three messages: each client hears
+    both EXPUNGE lines, highest number first, and keeps the one message left."""
+    services = running.server.runtime.services
+    dave = await ctx_of(running, "dave")
+    group = await services.mailboxes.get_mailbox_by_address(dave, GROUP)
+    inbox = next(
+        f for f in await services.mailboxes.list_folders(dave, group.id) if f.name == "INBOX"
+    )
+    for _ in range(2):
+        await services.delivery.deliver(system_context("test"), NEW_MAIL, [GROUP])
+    listed = sorted(await services.messages.list_messages(dave, inbox.id), key=lambda m: m.uid)
+    assert len(listed) == 3
+    clients = [await connect(running, user) for user in ("carol", "carol", "carol", "bob")]
+    for client in clients:
+        assert "* 3 EXISTS" in await client.command(f"b SELECT {SHARED_INBOX}")
+        client.writer.write(b"c IDLE\r\n")
+        await client.expect(r"\+ .*")
+    for message in listed[:2]:
+        await services.messages.set_flags(dave, message.id, Flag.DELETED)
+    assert await services.messages.expunge(dave, inbox.id) == [m.uid for m in listed[:2]]
+    for client in clients:
+        expunged: list[str] = []
+        for _ in range(4):  # the \\Deleted FETCH lines come first unless the expunge won
+            line = await client.expect(r"\* \d+ (FETCH .*|EXPUNGE)")
+            expunged += [line] if line.endswith("EXPUNGE") else []
+            if len(expunged) == 2:
+                break
+        assert expunged == ["* 2 EXPUNGE", "* 1 EXPUNGE"]
+        client.writer.write(b"DONE\r\n")
+        await client.expect(r"c OK IDLE terminated")
+        fetched = await client.command("d FETCH 1:* (UID)")
+        assert fetched[0] == f"* 1 FETCH (UID {listed[2].uid})" and len(fetched) == 2
+        client.writer.close()

@@ -30,19 +30,25 @@ def flag_names(summary: MessageSummary) -> list[str]:
 
 
 Changes = tuple[Folder, list[MessageSummary]]
-# Reads in flight, by (services, user, folder, MODSEQ): the sessions one event wakes (every
-# IDLE of a team on its group INBOX, a user's phone and desktop) share one read of the changes.
-_IN_FLIGHT: dict[tuple[int, int, int, int], asyncio.Future[Changes]] = {}
+# Reads in flight, by (services, user, folder, MODSEQ, whole folder?): the sessions one event
+# wakes (every IDLE of a team on its group INBOX, a user's phone and desktop) share one read.
+_IN_FLIGHT: dict[tuple[int, int, int, int, bool], asyncio.Future[Changes]] = {}
 
 
-async def _changes(s: Session, folder_id: int, since: int) -> Changes:
-    """The folder and its messages changed since `since`, as the caller may see them
-    (folder_changes checks the caller's rights), read once for every session asking now."""
+async def _changes(s: Session, folder_id: int, since: int, *, whole: bool = False) -> Changes:
+    """The folder and its messages changed since `since` (every message if `whole`), as the
+    caller may see them (the services check the caller's rights), read once for every session
+    asking now."""
     ctx = s.login.ctx
-    key = (id(s.services), ctx.user_id, folder_id, since)
+    key = (id(s.services), ctx.user_id, folder_id, since, whole)
     shared = _IN_FLIGHT.get(key)
     if shared is None:
-        shared = asyncio.ensure_future(s.services.messages.folder_changes(ctx, folder_id, since))
+        messages = s.services.messages
+        if whole:
+            read = messages.folder_view(ctx, folder_id)
+        else:
+            read = messages.folder_changes(ctx, folder_id, since)
+        shared = asyncio.ensure_future(read)
         _IN_FLIGHT[key] = shared
         shared.add_done_callback(lambda _done: _IN_FLIGHT.pop(key, None))
     return await asyncio.shield(shared)
@@ -100,15 +106,14 @@ class View:
         since our HIGHESTMODSEQ (new ones, flag and \\Seen changes: RFC 7162 3.1.1), an empty
         index range when nothing changed. The whole folder is read again only when its count
         says messages left it (an expunge)."""
-        ctx = s.login.ctx
-        messages = s.services.messages
-        folder, changed = await _changes(s, self.folder.id, self.folder.highestmodseq)
+        since = self.folder.highestmodseq
+        folder, changed = await _changes(s, self.folder.id, since)
         if self._unchanged(folder):  # one indexed row and an empty index range
             self.folder = folder
             return []
         added = [m for m in changed if not self.uids or m.uid > self.uids[-1]]
         if folder.total != self.exists + len(added):  # some left: compare every UID
-            folder, summaries = await messages.folder_view(ctx, self.folder.id)
+            folder, summaries = await _changes(s, self.folder.id, since, whole=True)
             out = self._expunged(summaries, allow_expunge)
             changed = summaries
         else:
