@@ -16,6 +16,10 @@ from fuzz.registry import TARGETS, load
 
 _DONE = re.compile(r"Done (\d+) runs in")
 _STAT = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
+_PROGRESS = re.compile(r"^#(\d+)\s", re.M)  # libFuzzer's progress lines: "#65536  pulse ..."
+# The last words of a run stopped by SIGINT: libFuzzer's (exit status 72) or atheris's (130),
+# whichever handler the signal met.
+INTERRUPTED = ("libFuzzer: run interrupted", "KeyboardInterrupt: stopping")
 
 
 @dataclass(frozen=True)
@@ -40,17 +44,30 @@ def _atheris(target: str, seconds: int) -> Result:
     started = time.monotonic()
     with log_path.open("wb") as log:
         command = [sys.executable, "-m", "fuzz.atheris_engine", target, str(seconds)]
-        done = subprocess.run([*command, str(stats_path)], stdout=log, stderr=log, check=False)  # noqa: S603
+        child = subprocess.Popen([*command, str(stats_path)], stdout=log, stderr=log)  # noqa: S603
+        returncode = _wait(child)
     elapsed = time.monotonic() - started
     stats = json.loads(stats_path.read_text("utf-8")) if stats_path.exists() else {}
     text = log_path.read_text("utf-8", "replace")
-    counted = [int(n) for n in _DONE.findall(text) + _STAT.findall(text)]
+    counted = [int(n) for n in _DONE.findall(text) + _STAT.findall(text) + _PROGRESS.findall(text)]
     executed = max([stats.get("executed", 0), *counted])
     crashes = len(stats.get("crashes", []))
     notes = ""
-    if done.returncode != 0:  # libFuzzer stopped early: a timeout, out of memory, a deadly signal
-        crashes, notes = crashes + 1, f"libFuzzer exit {done.returncode}, see {log_path}"
+    if returncode != 0 and any(words in text for words in INTERRUPTED) and not crashes:
+        notes = f"interrupted (Ctrl-C or SIGINT) before its {seconds} s, no crash; see {log_path}"
+    elif returncode != 0:  # libFuzzer stopped early: a timeout, out of memory, a deadly signal
+        crashes, notes = crashes + 1, f"libFuzzer exit {returncode}, see {log_path}"
     return Result(target, "atheris", executed, elapsed, crashes, notes)
+
+
+def _wait(child: subprocess.Popen[bytes]) -> int:
+    """The child's exit status. A Ctrl-C reaches the child too: libFuzzer then writes its
+    final statistics and exits, and this run reports them instead of dying first."""
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
 
 
 def _mutate(target: str, seconds: int, seed: int) -> Result:

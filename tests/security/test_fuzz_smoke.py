@@ -1,9 +1,15 @@
 """CI's short fuzzing pass: every harness over its seed corpus plus a bounded, seeded batch of
 mutants (the same each run); any crash fails. Long runs: scripts/fuzz (docs/security.md)."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
-from fuzz import cli, mutate
+from fuzz import atheris_engine, cli, mutate
 from fuzz.harness import Harness, Recorder
 from fuzz.registry import TARGETS, load
 
@@ -57,3 +63,25 @@ def test_fuzz_command_counts_inputs_and_exits_zero(capsys: pytest.CaptureFixture
     line = capsys.readouterr().out
     assert line.startswith("sasl   mutate") and "crashes: 0" in line
     assert int(line.split()[2].replace(",", "")) > 100
+
+
+@pytest.mark.skipif(not atheris_engine.available(), reason="atheris is not installed here")
+def test_ctrl_c_ends_a_coverage_run_with_its_figures_not_a_crash() -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during
+    `scripts/fuzz`: libFuzzer stops, and the run prints what it executed, says it was
+    interrupted, and counts no crash."""
+    log = cli.WORK_DIR / "sasl.log"
+    log.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "fuzz", "--minutes", "1", "--target", "sasl"]
+    child = subprocess.Popen(
+        [*command, "--engine", "atheris"], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "pulse" in log.read_text("utf-8", "replace")):
+        assert time.monotonic() < deadline and child.poll() is None, "the fuzzer did not start"
+        time.sleep(0.2)
+    os.killpg(child.pid, signal.SIGINT)
+    out, _err = child.communicate(timeout=60)
+    assert child.returncode == 0, out
+    assert out.startswith("sasl   atheris") and "crashes: 0" in out and "interrupted" in out
+    assert int(out.split()[2].replace(",", "")) > 0
