@@ -19,6 +19,9 @@ class ServerSettings:
     hostname: str = "localhost"
     # `serve` runs on uvloop (libuv: far less overhead per socket event) or plain "asyncio"
     event_loop: str = "uvloop"
+    # glibc malloc arenas for `serve` (mallopt M_ARENA_MAX); 0 keeps glibc's default (eight per
+    # core): with SQLite's threads that fragments memory (docs/soak.md).
+    malloc_arenas: int = 2
     # PROXY protocol (HAProxy send-proxy / send-proxy-v2) on the mail listeners: a comma list
     # of balancer addresses or networks, e.g. "10.0.0.0/8,127.0.0.1"; empty: off. A peer in
     # the list must open with a header (else it is closed); other peers are served as usual.

@@ -17,6 +17,7 @@ from securemail.core.errors import (
     TemporaryFailure,
 )
 from securemail.log import setup_logging
+from securemail.memory import limit_malloc_arenas
 from securemail.security.sealing import KeyringError
 
 EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config or os.environ.get("SECUREMAIL_CONFIG"))
         setup_logging("INFO" if args.command == "serve" else "WARNING")
+        if args.command == "serve":  # before any thread starts: SQLite's, the executor's
+            limit_malloc_arenas(settings.server.malloc_arenas)
         with _runner(settings, args.command) as runner:
             result: int = runner.run(args.handler(settings, args))
         return result
