@@ -115,6 +115,17 @@ class MessageSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadState:
+    """What a bulk read of contents (IMAP FETCH, SEARCH HEADER) needs of a message: where its
+    content is and the caller's \\Seen, without the fields of a full summary."""
+
+    id: int
+    blob_id: str
+    seen: bool
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """An opened message: its summary, raw bytes and who of the team has read it."""
 

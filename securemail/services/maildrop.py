@@ -114,12 +114,18 @@ class MaildropService:
         async with self.deps.db.write() as conn:
             mailbox = await require_mailbox(conn, ctx, drop.mailbox_id)
             inbox = await self._inbox(conn, mailbox.id)
-            found = await summary_repo.summaries_in_folder(conn, inbox.id, ctx.user_id, message_ids)
-            unseen = [s.id for s in found.values() if not s.seen]
+            states = await message_repo.read_states_in_folder(
+                conn, inbox.id, ctx.user_id, message_ids
+            )
+            unseen = [i for i, state in states.items() if not state.seen]
             if unseen:
                 await message_repo.set_seen_many(conn, inbox.id, ctx.user_id, unseen)
-            for summary in sorted(found.values(), key=lambda m: m.uid):
-                await audit_group(conn, ctx, mailbox, "pop3.retr", _describe(summary))
+            if mailbox.kind is MailboxKind.GROUP:  # what each entry names needs the summary
+                found = await summary_repo.summaries_in_folder(
+                    conn, inbox.id, ctx.user_id, [*states]
+                )
+                for summary in sorted(found.values(), key=lambda m: m.uid):
+                    await audit_group(conn, ctx, mailbox, "pop3.retr", _describe(summary))
         if unseen:
             self.deps.events.publish(MailboxChanged(mailbox.id, inbox.id, "flags"))
 

@@ -10,7 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from securemail.core.context import AccessContext
 from securemail.core.errors import InvalidInput, NotFound, QuotaExceeded
 from securemail.core.events import MailboxChanged
-from securemail.core.model import Flag, Folder, Mailbox, Message, MessageSummary, SpecialUse
+from securemail.core.model import (
+    Flag,
+    Folder,
+    Mailbox,
+    Message,
+    MessageSummary,
+    ReadState,
+    SpecialUse,
+)
 from securemail.core.rights import MailboxKind, Right
 from securemail.core.search import SearchQuery
 from securemail.mail.parse import parse_fields
@@ -107,9 +115,9 @@ class MessageService:
         message_ids: Sequence[int],
         *,
         mark_seen: bool = False,
-    ) -> list[tuple[MessageSummary, bytes]]:
-        """Many raw messages of one folder at once (IMAP FETCH of bodies, POP3 read-ahead):
-        (summary, raw) in the order asked, leaving out ids not in the folder (expunged or moved
+    ) -> list[tuple[ReadState, bytes]]:
+        """Many raw messages of one folder at once (IMAP FETCH of bodies, SEARCH HEADER):
+        (read state, raw) in the order asked, leaving out ids not in the folder (expunged or moved
         meanwhile). NotFound for a folder the caller may not read, as everywhere.
 
         One read transaction checks READ and loads the summaries and blobs. A write follows
@@ -126,43 +134,42 @@ class MessageService:
             raise InvalidInput(f"at most {MAX_READ_BATCH} messages per read")
         async with self.deps.db.read() as conn:
             mailbox, folder = await require_folder(conn, ctx, folder_id)
-            found = await summary_repo.summaries_in_folder(
+            found = await message_repo.read_states_in_folder(
                 conn, folder_id, ctx.user_id, message_ids
             )
             raws = await self.deps.blobs.get_many(conn, [s.blob_id for s in found.values()])
         wanted = [found[i] for i in dict.fromkeys(message_ids) if i in found]
-        summaries = [s for s in wanted if s.blob_id in raws]
-        unseen = [s.id for s in summaries if mark_seen and not s.seen]
-        if summaries and (mailbox.kind is MailboxKind.GROUP or unseen):
-            summaries = await self._record_reads(ctx, folder, summaries, unseen)
-        return [(s, raws[s.blob_id]) for s in summaries]
+        states = [s for s in wanted if s.blob_id in raws]
+        unseen = [s.id for s in states if mark_seen and not s.seen]
+        if states and (mailbox.kind is MailboxKind.GROUP or unseen):
+            states = await self._record_reads(ctx, folder, states, unseen)
+        return [(s, raws[s.blob_id]) for s in states]
 
     async def _record_reads(
         self,
         ctx: AccessContext,
         folder: Folder,
-        summaries: list[MessageSummary],
+        states: list[ReadState],
         unseen: list[int],
-    ) -> list[MessageSummary]:
+    ) -> list[ReadState]:
         """The write half of read_many: \\Seen and the batch's audit entry, in one transaction."""
         async with self.deps.db.write() as conn:
             mailbox, _folder = await require_folder(conn, ctx, folder.id)
-            present = await message_repo.ids_in_folder(conn, folder.id, [s.id for s in summaries])
-            summaries = [s for s in summaries if s.id in present]
+            present = await message_repo.ids_in_folder(conn, folder.id, [s.id for s in states])
+            states = [s for s in states if s.id in present]
             marked = [i for i in unseen if i in present]
             modseq = 0
             if marked:
                 modseq = await message_repo.set_seen_many(conn, folder.id, ctx.user_id, marked)
-            if summaries:
-                target = "ids=" + _ranges([s.id for s in summaries])
-                detail = f"folder={folder.name[:100]} count={len(summaries)}"
+            if states:
+                target = "ids=" + _ranges([s.id for s in states])
+                detail = f"folder={folder.name[:100]} count={len(states)}"
                 await audit_group(conn, ctx, mailbox, "message.open", target, detail)
         if marked:
             self.deps.events.publish(MailboxChanged(mailbox.id, folder.id, "flags"))
         done = set(marked)
         return [
-            dataclasses.replace(s, seen=True, modseq=modseq) if s.id in done else s
-            for s in summaries
+            dataclasses.replace(s, seen=True, modseq=modseq) if s.id in done else s for s in states
         ]
 
     async def set_seen(self, ctx: AccessContext, message_id: int, seen: bool) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import TYPE_CHECKING
 
-from securemail.core.model import MessageSummary
+from securemail.core.model import MessageSummary, ReadState
 from securemail.protocols.imap import structure
 from securemail.protocols.imap.errors import Bad
 from securemail.protocols.imap.state import Outcome, ok
@@ -156,7 +156,7 @@ async def _fetch_contents(
     drop, the run being loaded is still waited for (never cancelled mid-transaction): its
     read is recorded like that of a run sent."""
     mark = not s.view.readonly and any(i.sets_seen for i in items)
-    pending: asyncio.Task[list[tuple[MessageSummary, bytes]]] | None = None
+    pending: asyncio.Task[list[tuple[ReadState, bytes]]] | None = None
     try:
         for index, run in enumerate(runs):
             got = await pending if pending is not None else await _load(s, run, mark)
@@ -172,7 +172,7 @@ async def _fetch_contents(
 
 async def _load(
     s: Session, run: list[tuple[int, MessageSummary]], mark: bool
-) -> list[tuple[MessageSummary, bytes]]:
+) -> list[tuple[ReadState, bytes]]:
     """One read_many call (one read transaction; one write for the run if \\Seen is set or
     the mailbox is a group's)."""
     ids = [m.id for _seq, m in run]
@@ -182,7 +182,7 @@ async def _load(
 def render_run(
     s: Session,
     run: list[tuple[int, MessageSummary]],
-    got: list[tuple[MessageSummary, bytes]],
+    got: list[tuple[ReadState, bytes]],
     items: list[Item],
 ) -> bytes:
     """The FETCH responses of one run, as one bytes object (each message copied once). A

@@ -10,7 +10,7 @@ from securemail.core.rights import Right
 from securemail.protocols.imap import names
 from securemail.protocols.imap.errors import Bad
 from securemail.protocols.imap.state import Outcome, ok
-from securemail.protocols.imap.view import SYSTEM_FLAGS, View
+from securemail.protocols.imap.view import SYSTEM_FLAGS, View, open_view
 from securemail.wire.imap.parser import Command, astring, atom, token_list
 
 if TYPE_CHECKING:
@@ -47,9 +47,7 @@ async def _open(s: Session, cmd: Command, *, readonly: bool) -> Outcome:
     s.state.view = None  # a failed SELECT leaves no folder selected (RFC 3501 6.3.1)
     name = names.decode_name(s, astring(cmd.args[0]))
     mailbox, folder = await names.resolve(s, name)
-    folder, summaries = await s.services.messages.folder_view(s.login.ctx, folder.id)
-    view = View(mailbox, folder, name, readonly)
-    view.load(folder, summaries)
+    view = await open_view(s, mailbox, folder, name, readonly)
     await _describe(s, view)
     s.state.view = view
     code = "READ-ONLY" if readonly else "READ-WRITE"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,6 +15,7 @@ from securemail.wire.imap.parser import SequenceSet
 
 if TYPE_CHECKING:
     from securemail.protocols.imap.session import Session
+    from securemail.services.registry import Services
 
 SYSTEM_FLAGS = (
     (Flag.ANSWERED, "\\Answered"),
@@ -54,6 +58,46 @@ async def _changes(s: Session, folder_id: int, since: int, *, whole: bool = Fals
     return await asyncio.shield(shared)
 
 
+# The view each user last had of a folder, by (services, user, folder), newest last: a SELECT
+# of a folder starts from it and reads only what changed since its HIGHESTMODSEQ, as IDLE
+# does (RFC 7162 3.1.1), instead of every message again. What it holds is immutable; the
+# weak reference tells a snapshot of a Services object gone (whose id may be reused).
+Snapshot = tuple["weakref.ref[Services]", Folder, list[MessageSummary]]
+_SNAPSHOTS: OrderedDict[tuple[int, int, int], Snapshot] = OrderedDict()
+SNAPSHOT_MESSAGES = 50_000  # summaries kept in all (~0.9 KB each), least recently used out
+
+
+async def open_view(
+    s: Session, mailbox: Mailbox, folder: Folder, name: str, readonly: bool
+) -> View:
+    """The view SELECT or EXAMINE opens: the services decide, as for every read, that the
+    caller may read the folder; a snapshot only saves reading what did not change."""
+    key = (id(s.services), s.login.ctx.user_id, folder.id)
+    view = View(mailbox, folder, name, readonly)
+    cached = _SNAPSHOTS.pop(key, None)
+    if (
+        cached is not None
+        and cached[0]() is s.services
+        and cached[1].uidvalidity == folder.uidvalidity
+    ):
+        view.load(cached[1], cached[2])
+        await view.refresh(s, allow_expunge=True)  # SELECT's own lines tell the totals
+    else:
+        view.load(*await _changes(s, folder.id, 0, whole=True))
+    _remember(key, (weakref.ref(s.services), view.folder, [view.messages[u] for u in view.uids]))
+    return view
+
+
+def _remember(key: tuple[int, int, int], snapshot: Snapshot) -> None:
+    if len(snapshot[2]) > SNAPSHOT_MESSAGES:
+        return
+    _SNAPSHOTS[key] = snapshot
+    held = sum(len(summaries) for _ref, _folder, summaries in _SNAPSHOTS.values())
+    while held > SNAPSHOT_MESSAGES:
+        _key, (_ref, _folder, oldest) = _SNAPSHOTS.popitem(last=False)
+        held -= len(oldest)
+
+
 @dataclass
 class View:
     mailbox: Mailbox
@@ -79,17 +123,24 @@ class View:
         """(sequence number, message) for a sequence set or UID set, in order."""
         if not self.uids:
             return []
+        uids, messages = self.uids, self.messages
         if by_uid:
-            largest = self.uids[-1]
-            ranges = seqset.resolve(largest)
+            ranges = seqset.resolve(uids[-1])
+            if len(ranges) == 1:  # one range (1:*, a client's UID FETCH n:m): cut the slice
+                start = bisect.bisect_left(uids, ranges[0][0])
+                end = bisect.bisect_right(uids, ranges[0][1])
+                return [(i + 1, messages[uids[i]]) for i in range(start, end)]
             return [
-                (i + 1, self.messages[u])
-                for i, u in enumerate(self.uids)
+                (i + 1, messages[u])
+                for i, u in enumerate(uids)
                 if any(a <= u <= b for a, b in ranges)
             ]
-        ranges = seqset.resolve(len(self.uids))
-        picked = sorted({n for a, b in ranges for n in range(a, min(b, len(self.uids)) + 1)})
-        return [(n, self.messages[self.uids[n - 1]]) for n in picked]
+        ranges = seqset.resolve(len(uids))
+        if len(ranges) == 1:
+            picked: Iterable[int] = range(ranges[0][0], min(ranges[0][1], len(uids)) + 1)
+        else:
+            picked = sorted({n for a, b in ranges for n in range(a, min(b, len(uids)) + 1)})
+        return [(n, messages[uids[n - 1]]) for n in picked]
 
     def _unchanged(self, state: Folder) -> bool:
         before = (self.folder.highestmodseq, self.folder.uidnext, self.exists)
@@ -145,13 +196,11 @@ class View:
         out: list[bytes] = []
         for new in changed:
             old = self.messages.get(new.uid)
-            if old is None or (new.flags, new.keywords, new.seen) == (
-                old.flags,
-                old.keywords,
-                old.seen,
-            ):
+            if old is None:
                 continue
-            self.messages[new.uid] = new
+            self.messages[new.uid] = new  # its MODSEQ moved even if what we show did not
+            if (new.flags, new.keywords, new.seen) == (old.flags, old.keywords, old.seen):
+                continue
             seq = self.seq_of(new.uid)
             modseq = f" MODSEQ ({new.modseq})" if condstore else ""
             flags = " ".join(flag_names(new))

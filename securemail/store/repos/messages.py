@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from securemail.core.model import Flag
+from securemail.core.model import Flag, ReadState
 from securemail.mail.parse import ParsedFields
 from securemail.store.repos.common import insert_ignore, now
 from securemail.store.repos.index import index_content
@@ -241,6 +241,29 @@ async def blob_ids_in_folder(
             )
         )
         found.update((int(r[0]), r[1]) for r in await conn.execute(query))
+    return found
+
+
+async def read_states_in_folder(
+    conn: AsyncConnection, folder_id: int, user_id: int, message_ids: Sequence[int]
+) -> dict[int, ReadState]:
+    """The ReadState of the messages of `message_ids` that are in `folder_id`, by id: the
+    four columns a bulk FETCH needs (a full summary costs three times as much per row)."""
+    found: dict[int, ReadState] = {}
+    wanted = list(dict.fromkeys(message_ids))
+    mine = and_(seen.c.message_id == messages.c.id, seen.c.user_id == user_id)
+    for start in range(0, len(wanted), IN_CHUNK):
+        query = (
+            select(messages.c.id, contents.c.blob_id, seen.c.user_id, messages.c.modseq)
+            .join(contents, contents.c.id == messages.c.content_id)
+            .outerjoin(seen, mine)
+            .where(
+                messages.c.folder_id == folder_id,
+                messages.c.id.in_(wanted[start : start + IN_CHUNK]),
+            )
+        )
+        for mid, blob_id, seen_by_me, modseq in await conn.execute(query):
+            found[mid] = ReadState(mid, blob_id, seen_by_me is not None, modseq)
     return found
 
 
