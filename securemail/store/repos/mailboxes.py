@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import STANDARD_FOLDERS, Folder, Grant, Mailbox, SpecialUse
 from securemail.core.rights import MailboxFacts, MailboxKind, Right, rights_from_bits
-from securemail.store.repos.common import insert_ignore, now, upsert
-from securemail.store.repos.messages import IN_CHUNK
+from securemail.store.repos.common import IN_CHUNK, insert_ignore, now, upsert
 from securemail.store.schema import (
     folders,
     grants,

@@ -9,11 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import Flag, ReadState
 from securemail.mail.parse import ParsedFields
-from securemail.store.repos.common import insert_ignore, now
+from securemail.store.repos.common import IN_CHUNK, by_id_in_folder, insert_ignore, now
 from securemail.store.repos.index import index_content
 from securemail.store.schema import contents, folders, messages, seen, users
-
-IN_CHUNK = 500  # ids per IN (...) list: under SQLite's and asyncpg's parameter limits
 
 
 async def find_or_insert_content(
@@ -235,10 +233,7 @@ async def blob_ids_in_folder(
         query = (
             select(messages.c.id, contents.c.blob_id)
             .join(contents, contents.c.id == messages.c.content_id)
-            .where(
-                messages.c.folder_id == folder_id,
-                messages.c.id.in_(wanted[start : start + IN_CHUNK]),
-            )
+            .where(by_id_in_folder(folder_id, wanted[start : start + IN_CHUNK]))
         )
         found.update((int(r[0]), r[1]) for r in await conn.execute(query))
     return found
@@ -257,10 +252,7 @@ async def read_states_in_folder(
             select(messages.c.id, contents.c.blob_id, seen.c.user_id, messages.c.modseq)
             .join(contents, contents.c.id == messages.c.content_id)
             .outerjoin(seen, mine)
-            .where(
-                messages.c.folder_id == folder_id,
-                messages.c.id.in_(wanted[start : start + IN_CHUNK]),
-            )
+            .where(by_id_in_folder(folder_id, wanted[start : start + IN_CHUNK]))
         )
         for mid, blob_id, seen_by_me, modseq in await conn.execute(query):
             found[mid] = ReadState(mid, blob_id, seen_by_me is not None, modseq)
@@ -275,8 +267,7 @@ async def ids_in_folder(
     wanted = list(dict.fromkeys(message_ids))
     for start in range(0, len(wanted), IN_CHUNK):
         query = select(messages.c.id).where(
-            messages.c.folder_id == folder_id,
-            messages.c.id.in_(wanted[start : start + IN_CHUNK]),
+            by_id_in_folder(folder_id, wanted[start : start + IN_CHUNK])
         )
         found.update(int(r[0]) for r in await conn.execute(query))
     return found

@@ -10,8 +10,7 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from securemail.core.model import Flag, MessageSummary
-from securemail.store.repos.common import as_utc, now
-from securemail.store.repos.messages import IN_CHUNK
+from securemail.store.repos.common import IN_CHUNK, as_utc, by_id_in_folder, now
 from securemail.store.schema import contents, folders, messages, seen, users
 
 SORT_COLUMNS = {
@@ -222,8 +221,7 @@ async def summaries_in_folder(
     wanted = list(dict.fromkeys(message_ids))
     for start in range(0, len(wanted), IN_CHUNK):
         query = summary_query(user_id).where(
-            messages.c.folder_id == folder_id,
-            messages.c.id.in_(wanted[start : start + IN_CHUNK]),
+            by_id_in_folder(folder_id, wanted[start : start + IN_CHUNK])
         )
         found.update((s.id, s) for s in to_summaries(await conn.execute(query)))
     return found
