@@ -3,6 +3,8 @@
 import pytest
 
 from fuzz.registry import load
+from securemail.core.errors import InvalidInput
+from securemail.mail.headers import header_addresses
 from securemail.mail.sanitize import sanitise_html
 from securemail.protocols.imap import structure
 from securemail.wire.imap.parser import Atom, ParseError, number, search_date, sequence_set
@@ -170,6 +172,7 @@ def test_sanitiser_keeps_balanced_calc() -> None:
         ("mime", NUL_CHARSET_FORWARDED),
         ("mime", b"From: a\r\nContent-Type: multipart/;related; boundar*\r\n\r\nx\r\n"),
         ("mime", b"From: Alice <alice@exa\x1dTo: b>\r\n\r\nx"),
+        ("mime", b"From:\xc1&@[ "),  # a domain literal cut short: the stdlib's UnboundLocalError
         ("html", REOPENED_FORMATTING),
         ("html", b'\x01<div style= width: calc(100% - 2px)"><svg></svg></div>'),
         ("html", b'\x01<div style="width: calc(100e.org/" onclic/div>k="x()">link</a>'),
@@ -184,3 +187,10 @@ def test_fuzz_harness_accepts_the_former_crash(target: str, data: bytes) -> None
     """The whole harness (every property it checks) passes on the input that once crashed."""
     outcome, crash = load(target).run(data)
     assert crash is None, outcome
+
+
+def test_a_from_field_the_stdlib_cannot_parse_is_refused_as_bad_input() -> None:
+    """`From: x@[ ` (a domain literal cut short) made the stdlib's address parser raise
+    UnboundLocalError, which escaped the From: check of submission and DKIM signing."""
+    with pytest.raises(InvalidInput, match="cannot parse the From: header"):
+        header_addresses(b"From: \xc1&@[ \r\n\r\nbody\r\n", "From")
