@@ -120,7 +120,7 @@ class MessageService:
         (read state, raw) in the order asked, leaving out ids not in the folder (expunged or moved
         meanwhile). NotFound for a folder the caller may not read, as everywhere.
 
-        One read transaction checks READ and loads the summaries and blobs. A write follows
+        One read transaction checks READ and loads the read states and blobs. A write follows
         only when needed, as one transaction for the whole batch that checks READ again (a
         revoked right wins over what was read) and keeps only messages still in the folder:
         - `mark_seen`: the caller's \\Seen is set on every unseen message of the batch; they
