@@ -128,5 +128,7 @@ async def target_view(services: Services, ctx: AccessContext) -> dict[str, Any]:
             summaries = await services.messages.list_messages(ctx, folder.id, limit=500)
             ids = [s.id for s in summaries]
             pairs = await services.messages.read_many(ctx, folder.id, ids) if ids else []
-            view[f"{box.address}/{folder.name}"] = (box, folder, pairs)
+            raws = {state.id: raw for state, raw in pairs}  # a message not read is left out
+            found = [(s, raws[s.id]) for s in summaries if s.id in raws]
+            view[f"{box.address}/{folder.name}"] = (box, folder, found)
     return view
